@@ -1,0 +1,118 @@
+import Logging
+import ServiceLifecycle
+
+/// Reads messages from Kafka as a member of a consumer group.
+///
+/// Messages arrive through ``messages``. Delivery is at-least-once: an offset is stored only once
+/// the application is done with the message (see ``KafkaConsumerConfiguration/OffsetStorage``),
+/// and stored offsets are committed periodically, when partitions are revoked, and on
+/// ``close()``. Rebalances are logged to the consumer's logger.
+///
+/// A consumer is a ServiceLifecycle `Service`: ``run()`` closes it on graceful shutdown, which
+/// ends the ``messages`` sequence.
+///
+/// ```swift
+/// let consumer = try KafkaConsumer(
+///     configuration: .init(bootstrapServers: ["localhost:9092"], groupID: "billing", topics: ["orders"]),
+///     logger: logger
+/// )
+/// for try await message in consumer.messages {
+///     try await handle(message)        // the offset is stored when the loop asks for the next one
+/// }
+/// ```
+public final class KafkaConsumer: Service, Sendable {
+    let core: RDKafkaConsumerCore
+    /// The configuration the consumer was created with.
+    public let configuration: KafkaConsumerConfiguration
+
+    /// Creates a consumer, joins its group and subscribes to its topics. Fetching starts at once.
+    /// - Throws: ``KafkaError`` for an unknown property or bad value (librdkafka's text), an empty
+    ///   group id or topic list, or an invalid topic name.
+    public init(configuration: KafkaConsumerConfiguration, logger: Logger = Logger(label: "kafka.consumer")) throws {
+        self.configuration = configuration
+        self.core = try RDKafkaConsumerCore(configuration: configuration, logger: logger)
+    }
+
+    /// The messages fetched for this consumer, in partition order. Iterate it from one task.
+    ///
+    /// With ``KafkaConsumerConfiguration/OffsetStorage/automatic`` (the default), asking for the
+    /// next message stores the previous one's offset. The sequence ends when the consumer closes,
+    /// and throws a fatal ``KafkaError`` or `CancellationError`.
+    public var messages: KafkaConsumerMessages {
+        KafkaConsumerMessages(core: self.core, storesOffsets: self.configuration.offsetStorage.isAutomatic)
+    }
+
+    /// Marks a message as processed: its offset (plus one) will be committed.
+    ///
+    /// Offsets of partitions that were revoked meanwhile are skipped, since the partition's new
+    /// owner reads the message again.
+    /// - Throws: ``KafkaError`` when the consumer is closing or closed.
+    public func storeOffset(_ message: KafkaConsumerMessage) throws {
+        try self.core.storeOffset(topic: message.topic, partition: message.partition, offset: message.offset)
+    }
+
+    /// Commits every stored offset now and waits for the broker to confirm.
+    ///
+    /// Stored offsets are also committed every `auto.commit.interval.ms`, when partitions are
+    /// revoked, and on ``close()``; call this when a commit must be known to have happened.
+    /// - Throws: ``KafkaError`` when the broker refuses the commit or the consumer is closed.
+    public func commit() async throws {
+        try await self.core.commit()
+    }
+
+    /// The partitions currently assigned to this consumer by its group.
+    public var assignment: Set<KafkaTopicPartition> { self.core.assignment }
+
+    /// Stops fetching, commits stored offsets, leaves the group and releases the librdkafka handle.
+    /// Messages still buffered are not delivered (their offsets were not stored, so the group reads
+    /// them again). Safe to call more than once.
+    public func close() async {
+        await self.core.close()
+    }
+
+    /// Runs until graceful shutdown (or cancellation), then closes the consumer.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await self.close()
+    }
+
+    deinit {
+        self.core.requestClose()
+    }
+}
+
+/// The messages of a ``KafkaConsumer``.
+public struct KafkaConsumerMessages: AsyncSequence, Sendable {
+    public typealias Element = KafkaConsumerMessage
+
+    let core: RDKafkaConsumerCore
+    let storesOffsets: Bool
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(core: self.core, storesOffsets: self.storesOffsets)
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let core: RDKafkaConsumerCore
+        let storesOffsets: Bool
+        private var previous: (topic: String, partition: Int32, offset: Int64)?
+
+        init(core: RDKafkaConsumerCore, storesOffsets: Bool) {
+            self.core = core
+            self.storesOffsets = storesOffsets
+        }
+
+        public mutating func next() async throws -> KafkaConsumerMessage? {
+            if let previous = self.previous {
+                // The application asked for more: it is done with the previous message.
+                self.previous = nil
+                try? self.core.storeOffset(topic: previous.topic, partition: previous.partition, offset: previous.offset)
+            }
+            let message = try await self.core.next()
+            if self.storesOffsets, let message {
+                self.previous = (message.topic, message.partition, message.offset)
+            }
+            return message
+        }
+    }
+}

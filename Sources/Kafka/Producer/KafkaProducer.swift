@@ -1,0 +1,213 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Sends messages to Kafka through librdkafka.
+///
+/// ``send(_:)`` enqueues and returns without waiting for the broker, so one task can pipeline
+/// millions of messages per second; ``send(_:onDelivery:)`` also hands the message's delivery
+/// report to a callback, and ``sendAndWait(_:)`` awaits it. Every message gets exactly one
+/// outcome. When librdkafka's local queue is full, sending suspends until there is room: nothing
+/// is dropped.
+///
+/// A producer is a ServiceLifecycle `Service`: ``run()`` returns after a graceful shutdown has
+/// delivered everything queued. Without a service group, call ``close()`` before exiting.
+///
+/// ```swift
+/// let producer = try KafkaProducer(configuration: .init(bootstrapServers: ["localhost:9092"]), logger: logger)
+/// try await producer.send(KafkaProducerMessage(topic: "orders", key: "order-42", value: "{}"))
+/// let report = try await producer.sendAndWait(KafkaProducerMessage(topic: "orders", value: "{}"))
+/// await producer.close()
+/// ```
+public final class KafkaProducer: Service, Sendable {
+    /// The outcome of one message: where it was written, or why it was not.
+    public typealias DeliveryResult = Result<KafkaDeliveryReport, KafkaError>
+
+    /// Counts of delivery outcomes since the producer started.
+    public struct Statistics: Sendable, Hashable {
+        /// Messages the broker acknowledged.
+        public var delivered: Int
+        /// Messages that failed (their error went to the sender, or was logged).
+        public var failed: Int
+        /// Messages enqueued and still waiting for their outcome.
+        public var queued: Int
+
+        public init(delivered: Int, failed: Int, queued: Int) {
+            self.delivered = delivered
+            self.failed = failed
+            self.queued = queued
+        }
+    }
+
+    @usableFromInline
+    let core: RDKafkaProducerCore
+    /// The configuration the producer was created with.
+    public let configuration: KafkaProducerConfiguration
+
+    /// Creates a producer and its librdkafka handle. Nothing connects until the first message.
+    /// - Parameters:
+    ///   - configuration: Brokers, batching and any librdkafka property.
+    ///   - logger: Receives librdkafka's log lines and failures of messages sent without a callback.
+    /// - Throws: ``KafkaError`` when a property is unknown or has a bad value (librdkafka's text).
+    public init(configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "kafka.producer")) throws {
+        self.configuration = configuration
+        self.core = try RDKafkaProducerCore(configuration: configuration, logger: logger)
+    }
+
+    /// Enqueues a message and returns without waiting for the broker.
+    ///
+    /// Its delivery is counted in ``statistics``; a failure is logged (rate-limited). Use
+    /// ``send(_:onDelivery:)`` to receive the outcome.
+    /// - Throws: ``KafkaError`` when the message cannot be enqueued (invalid topic name, larger
+    ///   than `message.max.bytes`, producer closed); `CancellationError` when the task is cancelled
+    ///   while waiting for queue space. A thrown message was not enqueued.
+    @inlinable
+    nonisolated(nonsending) public func send<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws {
+        try await self._send(message, callback: nil)
+    }
+
+    /// Enqueues a message; `onDelivery` later receives its one outcome.
+    ///
+    /// The callback runs on the producer's delivery thread: keep it short and non-blocking.
+    /// - Throws: as ``send(_:)``; when it throws, `onDelivery` is never called.
+    @inlinable
+    nonisolated(nonsending) public func send<Key, Value>(
+        _ message: KafkaProducerMessage<Key, Value>,
+        onDelivery: @escaping @Sendable (DeliveryResult) -> Void
+    ) async throws {
+        try await self._send(message, callback: onDelivery)
+    }
+
+    /// Sends a message and waits for the broker's answer.
+    /// - Returns: Where the message was written.
+    /// - Throws: ``KafkaError`` when it could not be enqueued or was not delivered (for example
+    ///   `_MSG_TIMED_OUT` after `message.timeout.ms`).
+    nonisolated(nonsending) public func sendAndWait<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws -> KafkaDeliveryReport {
+        let outcome = DeliveryOutcome()
+        try await self._send(message) { result in outcome.resolve(result) }
+        return try await outcome.value
+    }
+
+    @inlinable
+    nonisolated(nonsending) func _send<Key, Value>(
+        _ message: KafkaProducerMessage<Key, Value>,
+        callback: (@Sendable (DeliveryResult) -> Void)?
+    ) async throws {
+        let opaque = RDKafkaProducerCore.retain(callback)
+        while true {
+            let generation = self.core.currentGeneration
+            let error = withOptionalBytes(message.key) { key in
+                withOptionalBytes(message.value) { value in
+                    self.core.produce(
+                        topic: message.topic,
+                        partition: message.partition,
+                        key: key,
+                        value: value,
+                        headers: message.headers,
+                        timestampMilliseconds: message.timestampMilliseconds,
+                        opaque: opaque
+                    )
+                }
+            }
+            guard let error else { return }
+            guard error.code == .queueFull else {
+                RDKafkaProducerCore.release(opaque)
+                throw error
+            }
+            // librdkafka's queue is full: wait until delivery reports have made room.
+            await self.core.waitForProgress(since: generation)
+            if Task.isCancelled {
+                RDKafkaProducerCore.release(opaque)
+                throw CancellationError()
+            }
+        }
+    }
+
+    /// Waits until every message enqueued so far has its delivery outcome.
+    /// Bounded by `message.timeout.ms`: a message not delivered by then fails.
+    public func flush() async {
+        _ = await self.core.flush()
+    }
+
+    /// Waits, at most `timeout`, until every message enqueued so far has its delivery outcome.
+    /// - Returns: `true` when everything was delivered in time.
+    public func flush(timeout: Duration) async -> Bool {
+        await self.core.flush(deadline: .now + timeout)
+    }
+
+    /// Refuses new messages, delivers every queued one, and releases the librdkafka handle.
+    /// Later sends throw. Safe to call more than once.
+    public func close() async {
+        await self.core.close()
+    }
+
+    /// Runs until graceful shutdown (or cancellation), then delivers everything queued and closes.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await self.close()
+    }
+
+    /// Outcomes so far.
+    public var statistics: Statistics {
+        Statistics(
+            delivered: self.core.deliveredCount.load(ordering: .relaxed),
+            failed: self.core.failedCount.load(ordering: .relaxed),
+            queued: self.core.queuedCount
+        )
+    }
+
+    deinit {
+        // The poll thread keeps the core alive, delivers what is queued, then destroys the handle.
+        self.core.beginDraining()
+    }
+}
+
+/// Hands a delivery result from the delivery thread to the awaiting task, whichever comes first.
+private final class DeliveryOutcome: Sendable {
+    private enum State {
+        case pending
+        case waiting(CheckedContinuation<KafkaDeliveryReport, any Error>)
+        case resolved(Result<KafkaDeliveryReport, KafkaError>)
+    }
+
+    private let state = Mutex(State.pending)
+
+    func resolve(_ result: Result<KafkaDeliveryReport, KafkaError>) {
+        let continuation: CheckedContinuation<KafkaDeliveryReport, any Error>? = self.state.withLock { state in
+            switch state {
+            case .waiting(let continuation):
+                state = .resolved(result)
+                return continuation
+            case .pending:
+                state = .resolved(result)
+                return nil
+            case .resolved:
+                return nil
+            }
+        }
+        continuation?.resume(with: result)
+    }
+
+    var value: KafkaDeliveryReport {
+        get async throws {
+            try await withCheckedThrowingContinuation { continuation in
+                let result: Result<KafkaDeliveryReport, KafkaError>? = self.state.withLock { state in
+                    if case .resolved(let result) = state { return result }
+                    state = .waiting(continuation)
+                    return nil
+                }
+                if let result { continuation.resume(with: result) }
+            }
+        }
+    }
+}
+
+/// Lends a key's or value's bytes, or `nil` for a null one (``KafkaNull`` is always null).
+@inlinable
+func withOptionalBytes<Bytes: KafkaContiguousBytes, R>(
+    _ bytes: Bytes?,
+    _ body: (UnsafeRawBufferPointer?) -> R
+) -> R {
+    guard let bytes, !(bytes is KafkaNull) else { return body(nil) }
+    return bytes.withUnsafeBytes { body($0) }
+}

@@ -1,0 +1,348 @@
+import CRDKafka
+import DequeModule
+import Foundation
+import Logging
+import Synchronization
+
+/// The C-facing half of ``KafkaConsumer``: on its own thread it polls librdkafka, serves
+/// rebalances, and buffers messages for the application; it stores offsets the application is
+/// done with, and closes the group membership (committing) on shutdown.
+final class RDKafkaConsumerCore: @unchecked Sendable {
+    private enum Phase {
+        /// Fetching.
+        case running
+        /// `close()` was called; the poll thread has not yet started closing the consumer.
+        case closeRequested
+        /// The poll thread is committing, leaving the group and destroying the handle.
+        case closing
+        /// The handle is destroyed.
+        case closed
+    }
+
+    private struct State {
+        var phase = Phase.running
+        var buffer = Deque<KafkaConsumerMessage>()
+        var waiter: UnsafeContinuation<KafkaConsumerMessage?, any Error>?
+        var failure: KafkaError?
+        var assignment = Set<KafkaTopicPartition>()
+        var closeWaiters: [UnsafeContinuation<Void, Never>] = []
+        /// Calls on the handle in progress outside the lock; closing waits for them.
+        var handleUsers = 0
+    }
+
+    let client: RDKafkaClient
+    private let logger: Logger
+    private let maxBuffered: Int
+    private let state = Mutex(State())
+
+    init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
+        try configuration.validate()
+        let context = RDKafkaCallbackContext(logger: logger)
+        let client = try RDKafkaClient(kind: .consumer, properties: configuration.clientProperties, context: context) {
+            conf in
+            rd_kafka_conf_set_rebalance_cb(conf, rdKafkaRebalanceCallback)
+        }
+        self.client = client
+        var logger = logger
+        logger[metadataKey: "kafka.client"] = "\(client.name)"
+        logger[metadataKey: "kafka.group"] = "\(configuration.groupID)"
+        self.logger = logger
+        self.maxBuffered = configuration.maxBufferedMessages
+        // The context (and so this closure) lives until the handle is destroyed; the weak
+        // reference avoids a cycle through the client.
+        context.rebalance = { [weak self] event in self?.serveRebalance(event) }
+
+        rd_kafka_poll_set_consumer(client.handle)
+        let error = RDKafkaTopicPartitionList.with(
+            configuration.topics.map { ($0, RD_KAFKA_PARTITION_UA, Int64(0)) }
+        ) { rd_kafka_subscribe(client.handle, $0) }
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError.rdKafka(error, context: "could not subscribe to \(configuration.topics)")
+        }
+        startPollThread(name: client.name) { [self] in self.pollLoop() }
+    }
+
+    // MARK: Application side
+
+    /// The next buffered message; waits for one. `nil` once the consumer is closed.
+    func next() async throws -> KafkaConsumerMessage? {
+        enum Action {
+            case message(KafkaConsumerMessage)
+            case finish(KafkaError?)
+            case wait
+        }
+        let action = self.state.withLock { state -> Action in
+            if let message = state.buffer.popFirst() { return .message(message) }
+            if state.phase != .running { return .finish(state.failure) }
+            return .wait
+        }
+        switch action {
+        case .message(let message): return message
+        case .finish(let failure):
+            if let failure { throw failure }
+            return nil
+        case .wait: break
+        }
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<KafkaConsumerMessage?, any Error>) in
+                let result = self.state.withLock { state -> Result<KafkaConsumerMessage?, any Error>? in
+                    if let message = state.buffer.popFirst() { return .success(message) }
+                    if state.phase != .running { return state.failure.map { .failure($0) } ?? .success(nil) }
+                    if state.waiter != nil {
+                        return .failure(
+                            KafkaError(
+                                code: .state,
+                                message: "KafkaConsumer.messages is already being iterated by another task",
+                                isRetriable: false
+                            )
+                        )
+                    }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let result { continuation.resume(with: result) }
+            }
+        } onCancel: {
+            let waiter = self.state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Stores `offset + 1` for the message's partition, to be committed by the client.
+    /// Offsets of partitions no longer assigned are skipped: their new owner reads them again.
+    func storeOffset(topic: String, partition: Int32, offset: Int64) throws(KafkaError) {
+        let result: rd_kafka_resp_err_t? = self.state.withLock { state in
+            // Under the lock: the poll thread cannot start closing (and destroy) meanwhile.
+            guard state.phase == .running || state.phase == .closeRequested else { return nil }
+            return RDKafkaTopicPartitionList.with([(topic, partition, offset + 1)]) { list in
+                let error = rd_kafka_offsets_store(self.client.handle, list)
+                return error == RD_KAFKA_RESP_ERR_NO_ERROR ? list.pointee.elems[0].err : error
+            }
+        }
+        guard let result else {
+            throw KafkaError.closed("the consumer (the offset of \(topic)[\(partition)]@\(offset) was not stored)")
+        }
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            self.logger.debug(
+                "Offset not stored: the partition is no longer assigned to this consumer",
+                metadata: ["kafka.partition": "\(topic)[\(partition)]", "kafka.offset": "\(offset)"]
+            )
+        }
+    }
+
+    /// Commits the stored offsets now, waiting for the broker's answer on a thread of its own.
+    func commit() async throws {
+        let usable = self.state.withLock { state in
+            guard state.phase == .running || state.phase == .closeRequested else { return false }
+            state.handleUsers += 1
+            return true
+        }
+        guard usable else { throw KafkaError.closed("the consumer") }
+        let error = await withCheckedContinuation { continuation in
+            startPollThread(name: "\(self.client.name)-commit") {
+                let error = rd_kafka_commit(self.client.handle, nil, 0)
+                self.state.withLock { $0.handleUsers -= 1 }
+                continuation.resume(returning: error)
+            }
+        }
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET else {
+            throw KafkaError.rdKafka(error, context: "committing offsets")
+        }
+    }
+
+    /// The partitions currently assigned to this consumer.
+    var assignment: Set<KafkaTopicPartition> { self.state.withLock { $0.assignment } }
+
+    /// Stops fetching, commits stored offsets, leaves the group and destroys the handle.
+    func close() async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let done = self.state.withLock { state in
+                if state.phase == .closed { return true }
+                if state.phase == .running { state.phase = .closeRequested }
+                state.closeWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Starts closing without waiting.
+    func requestClose() {
+        self.state.withLock { state in
+            if state.phase == .running { state.phase = .closeRequested }
+        }
+    }
+
+    // MARK: Poll thread
+
+    private func pollLoop() {
+        let handle = self.client.handle
+        var errorLog = RateLimitedLog(interval: .seconds(5))
+        var batch: [KafkaConsumerMessage] = []
+        while true {
+            let (running, buffered) = self.state.withLock { ($0.phase == .running, $0.buffer.count) }
+            guard running else { break }
+            if buffered >= self.maxBuffered {
+                // The application is behind; fetched messages wait in librdkafka meanwhile.
+                usleep(2_000)
+                continue
+            }
+            var message = rd_kafka_consumer_poll(handle, 100)
+            while let current = message {
+                if current.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    batch.append(KafkaConsumerMessage(current, topic: String(cString: rd_kafka_topic_name(current.pointee.rkt))))
+                } else {
+                    self.serveError(current, errorLog: &errorLog)
+                }
+                rd_kafka_message_destroy(current)
+                message = batch.count < 512 ? rd_kafka_consumer_poll(handle, 0) : nil
+            }
+            if !batch.isEmpty {
+                let waiter = self.state.withLock { state in
+                    state.buffer.append(contentsOf: batch)
+                    defer { state.waiter = nil }
+                    return state.waiter.map { ($0, state.buffer.removeFirst()) }
+                }
+                batch.removeAll(keepingCapacity: true)
+                waiter.map { $0.0.resume(returning: $0.1) }
+            }
+        }
+        self.state.withLock { $0.phase = .closing }
+        while self.state.withLock({ $0.handleUsers > 0 }) { usleep(1_000) }
+        let error = rd_kafka_consumer_close(handle)
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            self.logger.warning("Closing the consumer failed", metadata: ["kafka.error": "\(KafkaError.Code(error).name)"])
+        }
+        self.client.destroy()
+        self.logger.debug("Kafka consumer closed")
+        let (waiter, closeWaiters, failure) = self.state.withLock { state in
+            state.phase = .closed
+            state.buffer.removeAll()
+            state.assignment.removeAll()
+            defer {
+                state.waiter = nil
+                state.closeWaiters = []
+            }
+            return (state.waiter, state.closeWaiters, state.failure)
+        }
+        if let failure { waiter?.resume(throwing: failure) } else { waiter?.resume(returning: nil) }
+        for closeWaiter in closeWaiters { closeWaiter.resume() }
+    }
+
+    private func serveError(_ message: UnsafeMutablePointer<rd_kafka_message_t>, errorLog: inout RateLimitedLog) {
+        let code = message.pointee.err
+        if code == RD_KAFKA_RESP_ERR__PARTITION_EOF { return }
+        var buffer = [CChar](repeating: 0, count: 512)
+        let fatal = rd_kafka_fatal_error(self.client.handle, &buffer, buffer.count)
+        if fatal != RD_KAFKA_RESP_ERR_NO_ERROR {
+            let error = KafkaError(
+                code: KafkaError.Code(fatal),
+                message: "the consumer failed fatally and must be recreated: \(String(errorBuffer: buffer))",
+                isRetriable: false,
+                isFatal: true
+            )
+            self.logger.critical("Kafka consumer fatal error", metadata: ["kafka.error": "\(error)"])
+            self.state.withLock { state in
+                state.failure = error
+                if state.phase == .running { state.phase = .closeRequested }
+            }
+            return
+        }
+        guard errorLog.shouldLog() else { return }
+        let text = message.pointee.payload.map { String(rdKafkaBytes: $0, count: message.pointee.len) }
+        self.logger.warning(
+            "Kafka consumer error",
+            metadata: [
+                "kafka.error": "\(KafkaError.Code(code).name)",
+                "kafka.message": "\(text ?? String(cString: rd_kafka_err2str(code)))",
+            ]
+        )
+    }
+
+    private func serveRebalance(_ event: RDKafkaRebalanceEvent) {
+        let handle = event.handle
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        let partitions = RDKafkaTopicPartitionList.read(event.partitions)
+        switch event.kind {
+        case .assign:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, event.partitions) {
+                    self.logger.error("Incremental assign failed", metadata: ["kafka.error": "\(KafkaError.consuming(error))"])
+                }
+            } else {
+                rd_kafka_assign(handle, event.partitions)
+            }
+            let assignment = self.state.withLock { state in
+                if !cooperative { state.assignment = [] }
+                state.assignment.formUnion(partitions)
+                return state.assignment
+            }
+            self.logger.info(
+                "Partitions assigned",
+                metadata: ["kafka.partitions": "\(partitions.sorted())", "kafka.assignment": "\(assignment.sorted())"]
+            )
+        case .revoke:
+            let lost = rd_kafka_assignment_lost(handle) != 0
+            if !lost {
+                // Commit what the application finished before the partitions move on.
+                let error = rd_kafka_commit(handle, nil, 0)
+                if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                    self.logger.warning(
+                        "Committing offsets on revocation failed",
+                        metadata: ["kafka.error": "\(KafkaError.Code(error).name)"]
+                    )
+                }
+            }
+            let revoked = Set(partitions)
+            let purged = self.state.withLock { state in
+                // Buffered messages of revoked partitions go to their new owner instead.
+                let before = state.buffer.count
+                state.buffer.removeAll { revoked.contains(KafkaTopicPartition(topic: $0.topic, partition: $0.partition)) }
+                state.assignment.subtract(revoked)
+                return before - state.buffer.count
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, event.partitions) {
+                    self.logger.error("Incremental unassign failed", metadata: ["kafka.error": "\(KafkaError.consuming(error))"])
+                }
+            } else {
+                rd_kafka_assign(handle, nil)
+            }
+            self.logger.info(
+                lost ? "Partitions lost" : "Partitions revoked",
+                metadata: ["kafka.partitions": "\(partitions.sorted())", "kafka.discardedBufferedMessages": "\(purged)"]
+            )
+        case .error(let error):
+            self.logger.error("Rebalance failed", metadata: ["kafka.error": "\(error)"])
+            rd_kafka_assign(handle, nil)
+            self.state.withLock { $0.assignment = [] }
+        }
+    }
+}
+
+/// Serves librdkafka's rebalance callback (on the consumer's poll thread) through the handle's
+/// callback context.
+private let rdKafkaRebalanceCallback:
+    @convention(c) (
+        OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+        UnsafeMutableRawPointer?
+    ) -> Void = { handle, error, partitions, opaque in
+        guard let handle else { return }
+        let kind: RDKafkaRebalanceEvent.Kind =
+            switch error {
+            case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS: .assign
+            case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: .revoke
+            default: .error(.rdKafka(error, context: "rebalance"))
+            }
+        if let opaque, let serve = Unmanaged<RDKafkaCallbackContext>.fromOpaque(opaque).takeUnretainedValue().rebalance {
+            serve(RDKafkaRebalanceEvent(kind: kind, partitions: partitions, handle: handle))
+        } else if case .assign = kind {
+            rd_kafka_assign(handle, partitions)
+        } else {
+            rd_kafka_assign(handle, nil)
+        }
+    }

@@ -1,0 +1,343 @@
+import CRDKafka
+import Logging
+import Synchronization
+
+/// The C-facing half of ``KafkaProducer``: enqueues messages, and on its own thread serves
+/// librdkafka's delivery reports, giving each message exactly one outcome.
+@usableFromInline
+final class RDKafkaProducerCore: @unchecked Sendable {
+    @usableFromInline
+    typealias DeliveryCallback = @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void
+
+    /// Retained per message as librdkafka's `_private` opaque; released by its delivery report.
+    final class DeliveryCallbackBox {
+        let callback: DeliveryCallback
+        init(_ callback: @escaping DeliveryCallback) { self.callback = callback }
+    }
+
+    private enum Phase: Int {
+        /// Accepting messages.
+        case running = 0
+        /// Refusing new messages; delivering what is queued.
+        case draining = 1
+        /// The poll thread has ended and the handle is destroyed.
+        case stopped = 2
+    }
+
+    private struct State {
+        var progressWaiters: [UnsafeContinuation<Void, Never>] = []
+        var stopWaiters: [UnsafeContinuation<Void, Never>] = []
+        var fatalError: KafkaError?
+    }
+
+    let client: RDKafkaClient
+    private let queue: OpaquePointer
+    private let logger: Logger
+    private let phase = Atomic<Int>(Phase.running.rawValue)
+    /// Messages handed to librdkafka whose delivery report has not been served yet.
+    private let inFlight = Atomic<Int>(0)
+    /// Bumped by the poll thread after every pass; waiters compare it to avoid lost wake-ups.
+    private let generation = Atomic<Int>(0)
+    private let hasFatalError = Atomic<Bool>(false)
+    let deliveredCount = Atomic<Int>(0)
+    let failedCount = Atomic<Int>(0)
+    private let state = Mutex(State())
+
+    init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaError) {
+        try configuration.validateCommon()
+        let client = try RDKafkaClient(
+            kind: .producer,
+            properties: configuration.clientProperties,
+            context: RDKafkaCallbackContext(logger: logger)
+        ) { conf in
+            rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR))
+        }
+        self.client = client
+        self.queue = rd_kafka_queue_get_main(client.handle)
+        var logger = logger
+        logger[metadataKey: "kafka.client"] = "\(client.name)"
+        self.logger = logger
+        startPollThread(name: client.name) { [self] in self.pollLoop() }
+    }
+
+    // MARK: Sending
+    //
+    // The generic part of sending (lending a key's and value's bytes) is inlined into
+    // `KafkaProducer.send`, so it is specialised for the caller's types; everything here is
+    // concrete.
+
+    /// Retains a delivery callback as a message opaque, to be released by its delivery report.
+    @usableFromInline
+    static func retain(_ callback: DeliveryCallback?) -> UnsafeMutableRawPointer? {
+        callback.map { Unmanaged.passRetained(DeliveryCallbackBox($0)).toOpaque() }
+    }
+
+    /// Releases an opaque whose message was never enqueued.
+    @usableFromInline
+    static func release(_ opaque: UnsafeMutableRawPointer?) {
+        if let opaque { Unmanaged<DeliveryCallbackBox>.fromOpaque(opaque).release() }
+    }
+
+    /// Increases whenever the poll thread makes a pass; read before an attempt that may find
+    /// the queue full, and given to ``waitForProgress(since:)``.
+    @usableFromInline
+    var currentGeneration: Int { self.generation.load(ordering: .acquiring) }
+
+    /// One attempt to enqueue; `nil` on success. `key` and `value` are `nil` for null ones.
+    @usableFromInline
+    func produce(
+        topic: String,
+        partition: Int32?,
+        key: UnsafeRawBufferPointer?,
+        value: UnsafeRawBufferPointer?,
+        headers: [KafkaHeader],
+        timestampMilliseconds: Int64?,
+        opaque: UnsafeMutableRawPointer?
+    ) -> KafkaError? {
+        do throws(KafkaError) { try KafkaTopicName.validate(topic) } catch { return error }
+        // Count the message before checking the phase, so a concurrent close waits for it.
+        self.inFlight.add(1, ordering: .sequentiallyConsistent)
+        guard self.phase.load(ordering: .sequentiallyConsistent) == Phase.running.rawValue else {
+            self.inFlight.subtract(1, ordering: .sequentiallyConsistent)
+            if self.hasFatalError.load(ordering: .acquiring), let fatal = self.state.withLock({ $0.fatalError }) {
+                return fatal
+            }
+            return .closed("the producer")
+        }
+        let headerList = RDKafkaHeaders.make(headers)
+        let error = topic.withCString { topic in
+            crdkafka_produce(
+                self.client.handle,
+                topic,
+                partition ?? RD_KAFKA_PARTITION_UA,
+                key.map { $0.baseAddress ?? nonNullEmpty },
+                key?.count ?? 0,
+                value.map { $0.baseAddress ?? nonNullEmpty },
+                value?.count ?? 0,
+                headerList,
+                timestampMilliseconds ?? 0,
+                opaque
+            )
+        }
+        guard let error else { return nil }
+        self.inFlight.subtract(1, ordering: .sequentiallyConsistent)
+        if let headerList { rd_kafka_headers_destroy(headerList) }
+        return KafkaError.consuming(error, context: "could not enqueue a message to topic \"\(topic)\"")
+    }
+
+    /// Returns once the poll thread has made a pass after `generation`.
+    @usableFromInline
+    nonisolated(nonsending) func waitForProgress(since generation: Int) async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let resumeNow = self.state.withLock { state in
+                if self.generation.load(ordering: .acquiring) != generation
+                    || self.phase.load(ordering: .acquiring) == Phase.stopped.rawValue
+                {
+                    return true
+                }
+                state.progressWaiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    // MARK: Flush and shutdown
+
+    /// The number of messages waiting for their delivery report.
+    var queuedCount: Int { self.inFlight.load(ordering: .relaxed) }
+
+    /// Returns when every message enqueued before the call has its delivery report served (or
+    /// when `deadline` passes).
+    /// - Returns: whether everything was delivered.
+    func flush(deadline: ContinuousClock.Instant? = nil) async -> Bool {
+        // Wake the broker threads so lingering batches go now. As in `produce`, counting ourselves
+        // in flight before seeing `running` keeps the poll thread from destroying the handle.
+        self.inFlight.add(1, ordering: .sequentiallyConsistent)
+        if self.phase.load(ordering: .sequentiallyConsistent) == Phase.running.rawValue {
+            _ = rd_kafka_flush(self.client.handle, 0)
+        }
+        self.inFlight.subtract(1, ordering: .sequentiallyConsistent)
+        while self.inFlight.load(ordering: .sequentiallyConsistent) > 0 {
+            if let deadline, ContinuousClock.now >= deadline { return false }
+            if self.phase.load(ordering: .acquiring) == Phase.stopped.rawValue { return false }
+            let generation = self.generation.load(ordering: .acquiring)
+            if self.inFlight.load(ordering: .sequentiallyConsistent) == 0 { break }
+            await self.waitForProgress(since: generation)
+        }
+        return true
+    }
+
+    /// Refuses new messages, delivers every queued one, then ends the poll thread and destroys the
+    /// handle. Safe to call more than once.
+    func close() async {
+        self.beginDraining()
+        _ = await self.flush()
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let resumeNow = self.state.withLock { state in
+                if self.phase.load(ordering: .acquiring) == Phase.stopped.rawValue { return true }
+                state.stopWaiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    /// Refuses new messages; the poll thread stops once everything queued is delivered.
+    func beginDraining() {
+        _ = self.phase.compareExchange(
+            expected: Phase.running.rawValue,
+            desired: Phase.draining.rawValue,
+            ordering: .sequentiallyConsistent
+        )
+    }
+
+    // MARK: Poll thread
+
+    private func pollLoop() {
+        let capacity = 1024
+        let messages = UnsafeMutablePointer<UnsafePointer<rd_kafka_message_t>?>.allocate(capacity: capacity)
+        defer { messages.deallocate() }
+        var failureLog = RateLimitedLog(interval: .seconds(5))
+        while true {
+            if self.phase.load(ordering: .sequentiallyConsistent) != Phase.running.rawValue,
+                self.inFlight.load(ordering: .sequentiallyConsistent) == 0
+            {
+                break
+            }
+            if let event = rd_kafka_queue_poll(self.queue, 100) {
+                switch rd_kafka_event_type(event) {
+                case RD_KAFKA_EVENT_DR:
+                    var served = 0
+                    while true {
+                        let count = rd_kafka_event_message_array(event, messages, capacity)
+                        if count == 0 { break }
+                        for index in 0..<count {
+                            self.serveDeliveryReport(UnsafeMutablePointer(mutating: messages[index]!), failureLog: &failureLog)
+                        }
+                        served += count
+                    }
+                    self.inFlight.subtract(served, ordering: .sequentiallyConsistent)
+                case RD_KAFKA_EVENT_ERROR:
+                    self.serveError(event)
+                default:
+                    break
+                }
+                rd_kafka_event_destroy(event)
+            }
+            self.generation.add(1, ordering: .releasing)
+            self.resumeProgressWaiters()
+        }
+        rd_kafka_queue_destroy(self.queue)
+        self.client.destroy()
+        let waiters = self.state.withLock { state in
+            self.phase.store(Phase.stopped.rawValue, ordering: .sequentiallyConsistent)
+            defer { state.stopWaiters = []; state.progressWaiters = [] }
+            return state.stopWaiters + state.progressWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func resumeProgressWaiters() {
+        let waiters = self.state.withLock { state -> [UnsafeContinuation<Void, Never>] in
+            guard !state.progressWaiters.isEmpty else { return [] }
+            defer { state.progressWaiters = [] }
+            return state.progressWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func serveDeliveryReport(
+        _ message: UnsafeMutablePointer<rd_kafka_message_t>,
+        failureLog: inout RateLimitedLog
+    ) {
+        let m = message.pointee
+        let failed = m.err != RD_KAFKA_RESP_ERR_NO_ERROR
+        if failed {
+            self.failedCount.add(1, ordering: .relaxed)
+        } else {
+            self.deliveredCount.add(1, ordering: .relaxed)
+        }
+        guard let opaque = m._private else {
+            if failed, failureLog.shouldLog() {
+                let error = KafkaError.rdKafka(m.err, context: "delivery failed")
+                self.logger.error(
+                    "A message could not be delivered",
+                    metadata: [
+                        "kafka.topic": "\(String(cString: rd_kafka_topic_name(m.rkt)))",
+                        "kafka.error": "\(error)",
+                        "kafka.failed.total": "\(self.failedCount.load(ordering: .relaxed))",
+                    ]
+                )
+            }
+            return
+        }
+        let box = Unmanaged<DeliveryCallbackBox>.fromOpaque(opaque).takeRetainedValue()
+        let topic = String(cString: rd_kafka_topic_name(m.rkt))
+        if failed {
+            box.callback(.failure(.rdKafka(m.err, context: "delivery to topic \"\(topic)\" failed")))
+        } else {
+            box.callback(
+                .success(
+                    KafkaDeliveryReport(
+                        topic: topic,
+                        partition: m.partition,
+                        offset: m.offset >= 0 ? m.offset : nil,
+                        timestamp: KafkaTimestamp(message)
+                    )
+                )
+            )
+        }
+    }
+
+    private func serveError(_ event: OpaquePointer) {
+        let code = rd_kafka_event_error(event)
+        let text = String(cString: rd_kafka_event_error_string(event))
+        if rd_kafka_event_error_is_fatal(event) != 0 {
+            var buffer = [CChar](repeating: 0, count: 512)
+            let underlying = rd_kafka_fatal_error(self.client.handle, &buffer, buffer.count)
+            let error = KafkaError(
+                code: KafkaError.Code(underlying),
+                message: "the producer failed fatally and must be recreated: \(String(errorBuffer: buffer))",
+                isRetriable: false,
+                isFatal: true
+            )
+            self.logger.critical("Kafka producer fatal error", metadata: ["kafka.error": "\(error)"])
+            self.state.withLock { $0.fatalError = error }
+            self.hasFatalError.store(true, ordering: .releasing)
+            self.beginDraining()
+        } else {
+            self.logger.warning(
+                "Kafka producer error",
+                metadata: ["kafka.error": "\(KafkaError.Code(code).name)", "kafka.message": "\(text)"]
+            )
+        }
+    }
+
+    deinit {
+        // Only reached once the poll thread has ended, which destroyed the handle.
+    }
+}
+
+/// Stands for the start of an empty (not null) key or value; librdkafka reads no byte of it.
+private var nonNullEmpty: UnsafeRawPointer { UnsafeRawPointer(bitPattern: 1)! }
+
+/// Logs at most once per interval; counts what it suppressed.
+struct RateLimitedLog {
+    let interval: Duration
+    private var last: ContinuousClock.Instant?
+    private(set) var suppressed = 0
+
+    init(interval: Duration) { self.interval = interval }
+
+    mutating func shouldLog() -> Bool {
+        let now = ContinuousClock.now
+        if let last, now - last < self.interval {
+            self.suppressed += 1
+            return false
+        }
+        self.last = now
+        self.suppressed = 0
+        return true
+    }
+}
