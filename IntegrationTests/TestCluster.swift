@@ -25,6 +25,13 @@ final class TestCluster: Sendable {
         }
     }
 
+    /// For tests that expect librdkafka to complain (unreachable brokers): only errors show.
+    static var quietLogger: Logger {
+        var logger = Logger(label: "integration-tests")
+        logger.logLevel = .critical
+        return logger
+    }
+
     /// A topic with a unique name and `partitions` partitions.
     func makeTopic(_ prefix: String, partitions: Int) async throws -> String {
         let name = "\(prefix)-\(UInt32.random(in: 0...UInt32.max))"

@@ -1,0 +1,63 @@
+@testable import Kafka
+import Testing
+
+@Suite("Messages and errors")
+struct KafkaMessageTests {
+    @Test(
+        "topic names follow Kafka's rules",
+        arguments: [
+            ("orders", true), ("a.b_c-D9", true), (String(repeating: "x", count: 249), true),
+            ("", false), (".", false), ("..", false), ("with space", false), ("ünï", false),
+            (String(repeating: "x", count: 250), false), ("slash/topic", false),
+        ]
+    )
+    func topicNames(name: String, valid: Bool) {
+        #expect(((try? KafkaTopicName.validate(name)) != nil) == valid)
+    }
+
+    @Test("headers keep null and empty values apart")
+    func headers() {
+        #expect(KafkaHeader(key: "a", value: nil).description == "a=null")
+        #expect(KafkaHeader(key: "a", value: "").value == [])
+        #expect(KafkaHeader(key: "a", value: [0xff]).stringValue == nil)
+        #expect(KafkaHeader(key: "a", value: "é").stringValue == "é")
+    }
+
+    @Test("consumer messages expose keys, values and repeated headers")
+    func consumerMessage() {
+        let message = KafkaConsumerMessage(
+            topic: "t",
+            partition: 1,
+            offset: 7,
+            key: Array("k".utf8),
+            value: nil,
+            headers: [.init(key: "h", value: "1"), .init(key: "x", value: nil), .init(key: "h", value: "2")]
+        )
+        #expect(message.isTombstone)
+        #expect(message.keyString == "k")
+        #expect(message.headerValues(forKey: "h") == [Array("1".utf8), Array("2".utf8)])
+        #expect(message.description == "t[1]@7")
+    }
+
+    @Test("errors carry librdkafka's code, name and retriability")
+    func errors() {
+        let timedOut = KafkaError.rdKafka(KafkaError.Code.messageTimedOut.rd)
+        #expect(timedOut.name == "_MSG_TIMED_OUT")
+        #expect(timedOut.isRetriable)
+        #expect(!timedOut.isFatal)
+        #expect(timedOut.message == "Local: Message timed out")
+        #expect(timedOut.file.hasSuffix("KafkaMessageTests.swift"))
+        let tooLarge = KafkaError(code: .messageSizeTooLarge, message: "m")
+        #expect(!tooLarge.isRetriable)
+        #expect(tooLarge.description == "KafkaError(MSG_SIZE_TOO_LARGE): m")
+        #expect(KafkaError.Code.invalidTopic.name == "TOPIC_EXCEPTION")
+    }
+
+    @Test("durations round up to whole milliseconds")
+    func durations() {
+        #expect(Duration.milliseconds(5).milliseconds == 5)
+        #expect(Duration.microseconds(1).milliseconds == 1)
+        #expect(Duration.seconds(2).milliseconds == 2000)
+        #expect(Duration.zero.milliseconds == 0)
+    }
+}
