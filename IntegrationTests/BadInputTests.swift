@@ -129,15 +129,12 @@ extension KafkaIntegrationTests {
             let cluster = try TestCluster()
             let topic = try await cluster.makeTopic("dropped", partitions: 1)
             do {
-                let producer = try KafkaProducer(configuration: cluster.producerConfiguration(), logger: cluster.logger)
+                let producer = try cluster.makeProducer()
                 for index in 0..<200 {
                     try await producer.send(KafkaProducerMessage(topic: topic, value: "m\(index)"))
                 }
             }
-            let consumer = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: "dropped-\(UUID())", topics: [topic]),
-                logger: cluster.logger
-            )
+            let consumer = try cluster.makeConsumer(group: "dropped-\(UUID())", topic: topic)
             let received = try await collect(200, from: consumer)
             await consumer.close()
             #expect(received.compactMap(\.valueString) == (0..<200).map { "m\($0)" })

@@ -61,10 +61,7 @@ extension KafkaIntegrationTests {
             #expect(results.values.allSatisfy { (try? $0.get()) != nil })
             await producer.close()
 
-            let consumer = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: "outage-\(UUID())", topics: [topic]),
-                logger: cluster.logger
-            )
+            let consumer = try cluster.makeConsumer(group: "outage-\(UUID())", topic: topic)
             let received = try await collect(101, from: consumer)
             await consumer.close()
             #expect(Set(received.compactMap(\.valueString)) == Set(["before"] + (0..<100).map { "during-\($0)" }))
@@ -76,11 +73,8 @@ extension KafkaIntegrationTests {
         try await withLeakCheck {
             let cluster = try TestCluster()
             let topic = try await cluster.makeTopic("lifecycle", partitions: 2)
-            let producer = try KafkaProducer(configuration: cluster.producerConfiguration(), logger: cluster.logger)
-            let consumer = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: "lifecycle-\(UUID())", topics: [topic]),
-                logger: cluster.logger
-            )
+            let producer = try cluster.makeProducer()
+            let consumer = try cluster.makeConsumer(group: "lifecycle-\(UUID())", topic: topic)
             let group = ServiceGroup(
                 configuration: .init(services: [producer, consumer], logger: cluster.logger)
             )
@@ -116,7 +110,7 @@ extension KafkaIntegrationTests {
             let admin = KafkaAdmin(bootstrapServers: [cluster.bootstrapServers], logger: cluster.logger)
             let name = "admin-\(UUID())"
             #expect(try await admin.createTopic(name, partitions: 3))
-            let producer = try KafkaProducer(configuration: cluster.producerConfiguration(), logger: cluster.logger)
+            let producer = try cluster.makeProducer()
             let report = try await producer.sendAndWait(KafkaProducerMessage(topic: name, partition: 2, value: "x"))
             #expect(report.partition == 2)
             await producer.close()

@@ -12,7 +12,7 @@ struct KafkaIntegrationTests {
         try await withLeakCheck {
             let cluster = try TestCluster()
             let topic = try await cluster.makeTopic("round-trip", partitions: 4)
-            let producer = try KafkaProducer(configuration: cluster.producerConfiguration(), logger: cluster.logger)
+            let producer = try cluster.makeProducer()
 
             var sent: [KafkaProducerMessage<String, [UInt8]>] = []
             for index in 0..<24 {
@@ -45,10 +45,7 @@ struct KafkaIntegrationTests {
             #expect(reports.allSatisfy { $0.topic == topic && $0.offset != nil && $0.timestamp != nil })
             await producer.close()
 
-            let consumer = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: "round-trip-\(UUID())", topics: [topic]),
-                logger: cluster.logger
-            )
+            let consumer = try cluster.makeConsumer(group: "round-trip-\(UUID())", topic: topic)
             let received = try await collect(sent.count, from: consumer)
             await consumer.close()
 
@@ -77,7 +74,7 @@ struct KafkaIntegrationTests {
         try await withLeakCheck {
             let cluster = try TestCluster()
             let topic = try await cluster.makeTopic("reports", partitions: 4)
-            let producer = try KafkaProducer(configuration: cluster.producerConfiguration(), logger: cluster.logger)
+            let producer = try cluster.makeProducer()
             let count = 5_000
             let reports = Mutex<[Int: [KafkaProducer.DeliveryResult]]>([:])
             for index in 0..<count {
@@ -117,10 +114,7 @@ struct KafkaIntegrationTests {
             await producer.close()
             #expect(producer.statistics == .init(delivered: 1_000, failed: 0, queued: 0))
 
-            let consumer = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: "backpressure-\(UUID())", topics: [topic]),
-                logger: cluster.logger
-            )
+            let consumer = try cluster.makeConsumer(group: "backpressure-\(UUID())", topic: topic)
             let received = try await collect(1_000, from: consumer)
             await consumer.close()
             #expect(received.map(\.valueString) == (0..<1_000).map { "m\($0)" })
@@ -133,15 +127,9 @@ struct KafkaIntegrationTests {
             let cluster = try TestCluster()
             let topic = try await cluster.makeTopic("group", partitions: 4)
             let group = "group-\(UUID())"
-            let first = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: group, topics: [topic]),
-                logger: cluster.logger
-            )
+            let first = try cluster.makeConsumer(group: group, topic: topic)
             try await eventually("the first consumer gets every partition") { first.assignment.count == 4 }
-            let second = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: group, topics: [topic]),
-                logger: cluster.logger
-            )
+            let second = try cluster.makeConsumer(group: group, topic: topic)
             try await eventually("the partitions are split two and two") {
                 first.assignment.count == 2 && second.assignment.count == 2
             }
@@ -149,7 +137,7 @@ struct KafkaIntegrationTests {
             #expect(first.assignment.union(second.assignment).map(\.partition).sorted() == [0, 1, 2, 3])
 
             // Messages on every partition reach the member that owns it.
-            let producer = try KafkaProducer(configuration: cluster.producerConfiguration(), logger: cluster.logger)
+            let producer = try cluster.makeProducer()
             for partition in Int32(0)..<4 {
                 _ = try await producer.sendAndWait(
                     KafkaProducerMessage(topic: topic, partition: partition, value: "p\(partition)")
@@ -181,23 +169,17 @@ struct KafkaIntegrationTests {
             let cluster = try TestCluster()
             let topic = try await cluster.makeTopic("restart", partitions: 2)
             let group = "restart-\(UUID())"
-            let producer = try KafkaProducer(configuration: cluster.producerConfiguration(), logger: cluster.logger)
+            let producer = try cluster.makeProducer()
             for index in 0..<100 {
                 try await producer.send(KafkaProducerMessage(topic: topic, partition: Int32(index % 2), value: "m\(index)"))
             }
             await producer.flush()
 
-            let firstRun = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: group, topics: [topic]),
-                logger: cluster.logger
-            )
+            let firstRun = try cluster.makeConsumer(group: group, topic: topic)
             let processed = try await collect(60, from: firstRun)
             await firstRun.close()
 
-            let secondRun = try KafkaConsumer(
-                configuration: cluster.consumerConfiguration(group: group, topics: [topic]),
-                logger: cluster.logger
-            )
+            let secondRun = try cluster.makeConsumer(group: group, topic: topic)
             let rest = try await collect(40, from: secondRun)
             // Nothing more than the 40 remaining arrives.
             await #expect(throws: TimeoutError.self) { _ = try await collect(1, from: secondRun, timeout: .seconds(2)) }

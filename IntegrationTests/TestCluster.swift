@@ -53,6 +53,15 @@ final class TestCluster: Sendable {
         )
     }
 
+    func makeProducer() throws -> KafkaProducer {
+        try KafkaProducer(configuration: self.producerConfiguration(), logger: self.logger)
+    }
+
+    /// A consumer in `group` reading `topic` from the earliest offset.
+    func makeConsumer(group: String, topic: String) throws -> KafkaConsumer {
+        try KafkaConsumer(configuration: self.consumerConfiguration(group: group, topics: [topic]), logger: self.logger)
+    }
+
     func consumerConfiguration(group: String, topics: [String]) -> KafkaConsumerConfiguration {
         KafkaConsumerConfiguration(
             bootstrapServers: [self.bootstrapServers],
