@@ -1,0 +1,75 @@
+import Logging
+
+/// The OpenTelemetry environment variables this SDK reads, in one table.
+enum EnvironmentKey: String, CaseIterable {
+    case sdkDisabled = "OTEL_SDK_DISABLED"
+    case serviceName = "OTEL_SERVICE_NAME"
+    case resourceAttributes = "OTEL_RESOURCE_ATTRIBUTES"
+    case sampler = "OTEL_TRACES_SAMPLER"
+    case samplerArgument = "OTEL_TRACES_SAMPLER_ARG"
+    case propagators = "OTEL_PROPAGATORS"
+    case exporter = "OTEL_TRACES_EXPORTER"
+    case batchScheduleDelay = "OTEL_BSP_SCHEDULE_DELAY"
+    case batchExportTimeout = "OTEL_BSP_EXPORT_TIMEOUT"
+    case batchMaxQueueSize = "OTEL_BSP_MAX_QUEUE_SIZE"
+    case batchMaxExportBatchSize = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
+    case attributeValueLengthLimit = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+    case attributeCountLimit = "OTEL_ATTRIBUTE_COUNT_LIMIT"
+    case spanAttributeValueLengthLimit = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+    case spanAttributeCountLimit = "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"
+    case spanEventCountLimit = "OTEL_SPAN_EVENT_COUNT_LIMIT"
+    case spanLinkCountLimit = "OTEL_SPAN_LINK_COUNT_LIMIT"
+    case eventAttributeCountLimit = "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"
+    case linkAttributeCountLimit = "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"
+}
+
+/// Reads environment variables, warning once per invalid value and falling back to the default.
+struct EnvironmentReader {
+    let values: [String: String]
+    let logger: Logger
+
+    func string(_ key: EnvironmentKey) -> String? {
+        guard let value = self.values[key.rawValue]?.trimmingOWS(), !value.isEmpty else { return nil }
+        return String(value)
+    }
+
+    func bool(_ key: EnvironmentKey) -> Bool? {
+        guard let value = self.string(key) else { return nil }
+        switch value.lowercased() {
+        case "true": return true
+        case "false": return false
+        default:
+            self.invalid(key, value, expected: "true or false")
+            return nil
+        }
+    }
+
+    func int(_ key: EnvironmentKey, minimum: Int = 0) -> Int? {
+        guard let value = self.string(key) else { return nil }
+        guard let number = Int(value), number >= minimum else {
+            self.invalid(key, value, expected: "a whole number of at least \(minimum)")
+            return nil
+        }
+        return number
+    }
+
+    func milliseconds(_ key: EnvironmentKey) -> Duration? {
+        self.int(key).map { .milliseconds($0) }
+    }
+
+    func double(_ key: EnvironmentKey, in range: ClosedRange<Double>) -> Double? {
+        guard let value = self.string(key) else { return nil }
+        guard let number = Double(value), range.contains(number) else {
+            self.invalid(key, value, expected: "a number from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return number
+    }
+
+    func invalid(_ key: EnvironmentKey, _ value: String, expected: String) {
+        self.logger.warning(
+            "Ignoring an invalid value of \(key.rawValue); using the default",
+            metadata: ["value": "\(value)", "expected": "\(expected)"]
+        )
+    }
+}

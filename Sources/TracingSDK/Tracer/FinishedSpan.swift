@@ -1,0 +1,101 @@
+import Tracing
+
+/// The name and version of the library that made a span (OTLP's instrumentation scope).
+public struct InstrumentationScope: Sendable, Hashable {
+    public var name: String
+    public var version: String?
+
+    public init(name: String, version: String? = nil) {
+        self.name = name
+        self.version = version
+    }
+}
+
+/// Limits on what one span records, as in the OpenTelemetry specification. What goes over a limit
+/// is dropped and counted.
+public struct SpanLimits: Sendable, Hashable {
+    /// Attributes per span (`OTEL_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`).
+    public var attributeCountLimit: Int = 128
+    /// Characters kept of a string attribute value, or of each string in an array; `nil` keeps
+    /// all (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+    public var attributeValueLengthLimit: Int? = nil
+    /// Events per span (`OTEL_SPAN_EVENT_COUNT_LIMIT`).
+    public var eventCountLimit: Int = 128
+    /// Links per span (`OTEL_SPAN_LINK_COUNT_LIMIT`).
+    public var linkCountLimit: Int = 128
+    /// Attributes per event (`OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`).
+    public var eventAttributeCountLimit: Int = 128
+    /// Attributes per link (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`).
+    public var linkAttributeCountLimit: Int = 128
+
+    public init() {}
+
+    /// Applies the count and length limits; returns how many attributes were dropped.
+    func limit(_ attributes: inout SpanAttributes, count limit: Int) -> Int {
+        var dropped = 0
+        if attributes.count > limit {
+            var kept = SpanAttributes()
+            // Keep a stable subset: the first names in sorted order.
+            var names: [String] = []
+            attributes.forEach { name, _ in names.append(name) }
+            for name in names.sorted().prefix(limit) { kept.set(name, value: attributes.get(name)) }
+            dropped = attributes.count - kept.count
+            attributes = kept
+        }
+        self.truncate(&attributes)
+        return dropped
+    }
+
+    /// Shortens string values (and strings in arrays) to ``attributeValueLengthLimit``.
+    func truncate(_ attributes: inout SpanAttributes) {
+        guard let length = self.attributeValueLengthLimit else { return }
+        var truncated: [(String, SpanAttribute)] = []
+        attributes.forEach { name, value in
+            switch value {
+            case .string(let string) where string.count > length:
+                truncated.append((name, .string(String(string.prefix(length)))))
+            case .stringArray(let strings) where strings.contains(where: { $0.count > length }):
+                truncated.append((name, .stringArray(strings.map { String($0.prefix(length)) })))
+            default: break
+            }
+        }
+        for (name, value) in truncated { attributes.set(name, value: value) }
+    }
+}
+
+/// A link from a finished span to another span's context.
+public struct FinishedSpanLink: Sendable {
+    public var spanContext: SpanContext
+    public var attributes: SpanAttributes
+    public var droppedAttributeCount: Int
+}
+
+/// Everything recorded for one span, handed to processors and exporters when it ends.
+public struct FinishedSpan: Sendable {
+    public var spanContext: SpanContext
+    /// The parent's span id; `nil` for a root span.
+    public var parentSpanID: SpanID?
+    /// Whether the parent is in another process (or there is none): the span is a local root.
+    public var isLocalRoot: Bool
+    /// Whether the parent was extracted from a carrier.
+    public var hasRemoteParent: Bool
+    public var name: String
+    public var kind: SpanKind
+    public var startNanosecondsSinceEpoch: UInt64
+    public var endNanosecondsSinceEpoch: UInt64
+    public var attributes: SpanAttributes
+    public var events: [SpanEvent]
+    public var links: [FinishedSpanLink]
+    public var status: SpanStatus?
+    public var droppedAttributeCount: Int
+    public var droppedEventCount: Int
+    public var droppedLinkCount: Int
+    public var resource: Resource
+    public var instrumentationScope: InstrumentationScope
+
+    public var duration: Duration {
+        .nanoseconds(Int64(clamping: self.endNanosecondsSinceEpoch &- self.startNanosecondsSinceEpoch))
+    }
+
+    public var isError: Bool { self.status?.code == .error }
+}

@@ -1,0 +1,122 @@
+import Tracing
+
+/// The built-in tracer: an OpenTelemetry-style tracer behind swift-distributed-tracing's `Tracer`.
+///
+/// It takes each span's parent from the `InstrumentationContext`, decides sampling with its
+/// ``Sampler``, makes ids with its ``IDGenerator``, and hands ended spans to its
+/// ``SpanProcessor``. As an `Instrument`, it injects and extracts W3C Trace Context and Baggage
+/// (or whatever ``TextMapPropagator`` it was given) for any carrier: Kafka headers, HTTP header
+/// fields, …
+///
+/// Make one with ``TracingSDK/makeTracer(configuration:processor:)`` or
+/// ``TracingSDK/bootstrap(configuration:logger:)``.
+public final class SDKTracer: Tracer, Sendable {
+    public typealias Span = SDKSpan
+
+    /// What every recording span of this tracer refers to.
+    final class Shared: Sendable {
+        let processor: any SpanProcessor
+        let resource: Resource
+        let scope: InstrumentationScope
+        let limits: SpanLimits
+
+        init(processor: any SpanProcessor, resource: Resource, scope: InstrumentationScope, limits: SpanLimits) {
+            self.processor = processor
+            self.resource = resource
+            self.scope = scope
+            self.limits = limits
+        }
+    }
+
+    public let sampler: any Sampler
+    public let idGenerator: any IDGenerator
+    public let propagator: any TextMapPropagator
+    let shared: Shared
+
+    /// The resource every span of this tracer carries (its `service.name`, …).
+    public var resource: Resource { self.shared.resource }
+    /// Where ended spans go.
+    public var processor: any SpanProcessor { self.shared.processor }
+
+    public init(
+        resource: Resource,
+        processor: any SpanProcessor,
+        sampler: any Sampler = ParentBasedSampler(root: AlwaysOnSampler()),
+        propagator: any TextMapPropagator = CompositePropagator([W3CTraceContextPropagator(), W3CBaggagePropagator()]),
+        idGenerator: any IDGenerator = RandomIDGenerator(),
+        limits: SpanLimits = SpanLimits(),
+        scope: InstrumentationScope = InstrumentationScope(name: SDKInfo.name, version: SDKInfo.version)
+    ) {
+        self.sampler = sampler
+        self.idGenerator = idGenerator
+        self.propagator = propagator
+        self.shared = Shared(processor: processor, resource: resource, scope: scope, limits: limits)
+    }
+
+    public func startSpan<Instant: TracerInstant>(
+        _ operationName: String,
+        context: @autoclosure () -> InstrumentationContext,
+        ofKind kind: SpanKind,
+        at instant: @autoclosure () -> Instant,
+        function: String,
+        file fileID: String,
+        line: UInt
+    ) -> SDKSpan {
+        let parentContext = context()
+        let parent = parentContext.spanContext.flatMap { $0.isValid ? $0 : nil }
+        let traceID = parent?.traceID ?? self.idGenerator.nextTraceID()
+        let decision = self.sampler.shouldSample(
+            SamplingParameters(parent: parent, traceID: traceID, name: operationName, kind: kind)
+        )
+        var flags: TraceFlags = decision.isSampled ? .sampled : []
+        // Our trace ids are random; a continued trace keeps what its parent said.
+        if parent?.flags.contains(.randomTraceID) ?? true { flags.insert(.randomTraceID) }
+        let spanContext = SpanContext(
+            traceID: traceID,
+            spanID: self.idGenerator.nextSpanID(),
+            flags: flags,
+            traceState: parent?.traceState ?? TraceState(),
+            isRemote: false
+        )
+        guard decision.isRecording else {
+            return SDKSpan(spanContext: spanContext, parentContext: parentContext, name: operationName, recording: nil)
+        }
+        let recording = RecordingSpan(
+            name: operationName,
+            spanContext: spanContext,
+            parent: parent,
+            kind: kind,
+            startNanoseconds: instant().nanosecondsSinceEpoch,
+            tracer: self.shared
+        )
+        return SDKSpan(spanContext: spanContext, parentContext: parentContext, name: operationName, recording: recording)
+    }
+
+    /// Exports ended spans without waiting (swift-distributed-tracing's synchronous `forceFlush`);
+    /// use ``flush()`` to wait.
+    public func forceFlush() {
+        let processor = self.shared.processor
+        Task { await processor.forceFlush() }
+    }
+
+    /// Exports every ended span now and waits for the export.
+    public func flush() async {
+        await self.shared.processor.forceFlush()
+    }
+
+    public func inject<Carrier, Inject: Injector>(
+        _ context: InstrumentationContext,
+        into carrier: inout Carrier,
+        using injector: Inject
+    ) where Inject.Carrier == Carrier {
+        self.propagator.inject(context, into: &carrier, using: injector)
+    }
+
+    public func extract<Carrier, Extract: Extractor>(
+        _ carrier: Carrier,
+        into context: inout InstrumentationContext,
+        using extractor: Extract
+    ) where Extract.Carrier == Carrier {
+        self.propagator.extract(carrier, into: &context, using: extractor)
+    }
+}
