@@ -165,6 +165,22 @@ public final class TracerProvider: Service, Sendable {
         return provider
     }
 
+    /// Another tracer sharing this provider's processing (sampler, processor, exporters, limits)
+    /// under a different `service.name`: for processes that host several services.
+    public func tracer(serviceName: String) -> SDKTracer {
+        var attributes = self.tracer.resource.attributes
+        attributes.set("service.name", value: .string(serviceName))
+        return SDKTracer(
+            resource: Resource(attributes: attributes),
+            processor: self.tracer.processor,
+            sampler: self.tracer.sampler,
+            propagator: self.tracer.propagator,
+            idGenerator: self.tracer.idGenerator,
+            limits: self.tracer.shared.limits,
+            scope: self.tracer.shared.scope
+        )
+    }
+
     /// Exports every ended span now and waits for it.
     public func forceFlush() async { await self.tracer.flush() }
 

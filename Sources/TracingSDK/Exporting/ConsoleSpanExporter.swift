@@ -12,7 +12,7 @@ import Tracing
 ///
 /// Spans are held per trace until the trace's root has ended and no span of it arrived for
 /// ``quietPeriod`` (children in other services often end after the root), or until ``forceFlush()``.
-/// A span shows `[service]` where its service differs from its parent's.
+/// A span shows `[service]` where its service differs from its parent's (and from its own name).
 public final class ConsoleSpanExporter: SpanExporter {
     private struct PendingTrace {
         var spans: [FinishedSpan] = []
@@ -94,7 +94,7 @@ public final class ConsoleSpanExporter: SpanExporter {
         func line(_ span: FinishedSpan, parentService: String?) -> String {
             var text = span.name
             let service = span.resource.serviceName
-            if let service, service != parentService, parentService != nil || service != span.name {
+            if let service, service != parentService, service != span.name {
                 text += " [\(service)]"
             }
             text += " (\(formatDuration(span.duration)))"
@@ -130,7 +130,9 @@ func formatDuration(_ duration: Duration) -> String {
     let nanoseconds = Double(duration.components.seconds) * 1e9 + Double(duration.components.attoseconds) / 1e9
     switch nanoseconds {
     case ..<1_000_000: return "\(Int((nanoseconds / 1_000).rounded()))µs"
-    case ..<10_000_000: return "\((nanoseconds / 100_000).rounded() / 10)ms"
+    case ..<10_000_000:
+        let tenths = Int((nanoseconds / 100_000).rounded())
+        return tenths % 10 == 0 ? "\(tenths / 10)ms" : "\(tenths / 10).\(tenths % 10)ms"
     case ..<1_000_000_000: return "\(Int((nanoseconds / 1_000_000).rounded()))ms"
     default: return "\((nanoseconds / 10_000_000).rounded() / 100)s"
     }

@@ -1,0 +1,99 @@
+import Logging
+import ServiceLifecycle
+import Testing
+import Tracing
+@testable import TracingSDK
+
+@Suite("Batch processor")
+struct BatchSpanProcessorTests {
+    func tracer(_ processor: any SpanProcessor) -> SDKTracer {
+        SDKTracer(resource: Resource(), processor: processor, sampler: AlwaysOnSampler())
+    }
+
+    @Test("exports full batches without waiting for the schedule, and the rest on flush")
+    func batches() async {
+        let exporter = InMemorySpanExporter()
+        var configuration = BatchSpanProcessor.Configuration()
+        configuration.maxExportBatchSize = 10
+        configuration.scheduleDelay = .seconds(60)
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
+        let tracer = self.tracer(processor)
+        for index in 0..<25 { tracer.startSpan("s\(index)").end() }
+        // Two full batches go on their own; the schedule (60 s) is not what sends them.
+        for _ in 0..<200 where exporter.spans.count < 20 { try? await Task.sleep(for: .milliseconds(10)) }
+        #expect(exporter.spans.count == 20)
+        await processor.forceFlush()
+        #expect(exporter.spans.map(\.name) == (0..<25).map { "s\($0)" })
+        #expect(processor.statistics == .init(exported: 25, droppedQueueFull: 0, failedExport: 0, queued: 0))
+        await processor.shutdown()
+        #expect(exporter.isShutDown)
+    }
+
+    @Test("exports on the schedule delay")
+    func schedule() async {
+        let exporter = InMemorySpanExporter()
+        var configuration = BatchSpanProcessor.Configuration()
+        configuration.scheduleDelay = .milliseconds(50)
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
+        self.tracer(processor).startSpan("one").end()
+        for _ in 0..<200 where exporter.spans.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }
+        #expect(exporter.spans.map(\.name) == ["one"])
+        await processor.shutdown()
+    }
+
+    @Test("a full queue drops the newest spans and counts them; the caller never waits")
+    func queueFull() async {
+        let exporter = GatedExporter()
+        var configuration = BatchSpanProcessor.Configuration()
+        configuration.maxQueueSize = 8
+        configuration.maxExportBatchSize = 4
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
+        let tracer = self.tracer(processor)
+        for index in 0..<100 { tracer.startSpan("s\(index)").end() }
+        let statistics = processor.statistics
+        // At most 8 queued plus one batch of 4 taken by the (blocked) exporter.
+        #expect(statistics.droppedQueueFull >= 100 - 12)
+        exporter.release()
+        await processor.shutdown()
+        let final = processor.statistics
+        #expect(final.exported + final.droppedQueueFull == 100)
+    }
+
+    @Test("an export that outlasts the export timeout is abandoned and counted as failed")
+    func exportTimeout() async {
+        var configuration = BatchSpanProcessor.Configuration()
+        configuration.exportTimeout = .milliseconds(100)
+        let processor = BatchSpanProcessor(exporter: HangingExporter(), configuration: configuration)
+        for index in 0..<3 { self.tracer(processor).startSpan("s\(index)").end() }
+        let start = ContinuousClock.now
+        await processor.shutdown()
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(processor.statistics.failedExport == 3)
+    }
+
+    @Test("unsampled spans are not exported")
+    func unsampledIgnored() async {
+        let exporter = InMemorySpanExporter()
+        let processor = BatchSpanProcessor(exporter: exporter)
+        let tracer = SDKTracer(resource: Resource(), processor: processor, sampler: ErrorAndSlowTraceSampler(ratio: 0))
+        tracer.startSpan("recorded-but-unsampled").end()
+        await processor.forceFlush()
+        #expect(exporter.spans.isEmpty)
+        await processor.shutdown()
+    }
+
+    @Test("in a ServiceGroup, graceful shutdown exports what is queued")
+    func serviceGroup() async throws {
+        let exporter = InMemorySpanExporter()
+        let processor = BatchSpanProcessor(exporter: exporter)
+        let group = ServiceGroup(configuration: .init(services: [processor], logger: Logger(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for index in 0..<5 { self.tracer(processor).startSpan("s\(index)").end() }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(exporter.spans.count == 5)
+        #expect(exporter.isShutDown)
+    }
+}

@@ -1,0 +1,169 @@
+import Testing
+import Tracing
+@testable import TracingSDK
+
+struct OrderError: Error, CustomStringConvertible {
+    var description: String { "card declined" }
+}
+
+@Suite("Tracer")
+struct SDKTracerTests {
+    @Test("spans take their parent from the context and carry kind, attributes, events, links and status")
+    func spanData() async throws {
+        let test = TestTracer()
+        let linked = SpanContext(traceID: TraceID(high: 9, low: 9), spanID: SpanID(9), flags: .sampled)
+        var linkContext = InstrumentationContext.topLevel
+        linkContext.spanContext = linked
+
+        let root = test.tracer.startSpan("root", ofKind: .server, at: FixedInstant(nanosecondsSinceEpoch: 1_000))
+        let child = test.tracer.startSpan("child", context: root.context, ofKind: .producer, at: FixedInstant(nanosecondsSinceEpoch: 2_000))
+        child.attributes["string"] = "s"
+        child.attributes["int"] = 42
+        child.attributes["double"] = 1.5
+        child.attributes["bool"] = true
+        child.attributes["strings"] = SpanAttribute.stringArray(["a", "b"])
+        child.addEvent(SpanEvent(name: "checkpoint", at: FixedInstant(nanosecondsSinceEpoch: 2_500), attributes: ["n": 1]))
+        child.addLink(SpanLink(context: linkContext, attributes: ["why": "batch"]))
+        child.operationName = "renamed"
+        child.setStatus(SpanStatus(code: .error, message: "boom"))
+        child.end(at: FixedInstant(nanosecondsSinceEpoch: 5_000))
+        root.end(at: FixedInstant(nanosecondsSinceEpoch: 9_000))
+
+        let spans = await test.spans()
+        #expect(spans.map(\.name) == ["renamed", "root"])
+        let (exportedChild, exportedRoot) = (spans[0], spans[1])
+        #expect(exportedChild.spanContext.traceID == exportedRoot.spanContext.traceID)
+        #expect(exportedChild.parentSpanID == exportedRoot.spanContext.spanID)
+        #expect(exportedRoot.parentSpanID == nil && exportedRoot.isLocalRoot && !exportedChild.isLocalRoot)
+        #expect(exportedChild.kind == .producer && exportedRoot.kind == .server)
+        #expect(exportedChild.attributes.get("string") == .string("s"))
+        #expect(exportedChild.attributes.get("int") == .int64(42))
+        #expect(exportedChild.attributes.get("double") == .double(1.5))
+        #expect(exportedChild.attributes.get("bool") == .bool(true))
+        #expect(exportedChild.attributes.get("strings") == .stringArray(["a", "b"]))
+        #expect(exportedChild.events.map(\.name) == ["checkpoint"])
+        #expect(exportedChild.events[0].nanosecondsSinceEpoch == 2_500)
+        #expect(exportedChild.links.map(\.spanContext) == [linked])
+        #expect(exportedChild.links[0].attributes.get("why") == .string("batch"))
+        #expect(exportedChild.status == SpanStatus(code: .error, message: "boom"))
+        #expect(exportedChild.startNanosecondsSinceEpoch == 2_000 && exportedChild.endNanosecondsSinceEpoch == 5_000)
+        #expect(exportedChild.duration == .nanoseconds(3_000))
+        #expect(exportedChild.resource.serviceName == "test-service")
+        #expect(exportedChild.instrumentationScope.name == SDKInfo.name)
+        #expect(exportedChild.spanContext.flags == [.sampled, .randomTraceID])
+    }
+
+    @Test("withSpan and task-local tracers make children of the current span")
+    func currentContext() async throws {
+        let test = TestTracer()
+        try await withTracer(test.tracer) {
+            try await withSpan("outer") { _ in
+                try await withSpan("inner", ofKind: .client) { span in
+                    span.attributes["k"] = "v"
+                    throw OrderError()
+                }
+            }
+        } catchingWith: { _ in }
+        let spans = await test.spans()
+        #expect(spans.map(\.name) == ["inner", "outer"])
+        #expect(spans[0].parentSpanID == spans[1].spanContext.spanID)
+        #expect(spans.allSatisfy { $0.isError })
+    }
+
+    @Test("recordError adds an exception event with type and message")
+    func recordError() async throws {
+        let test = TestTracer()
+        let span = test.tracer.startSpan("work")
+        span.recordError(OrderError(), attributes: ["extra": "1"])
+        span.end()
+        let event = try #require(await test.spans().first?.events.first)
+        #expect(event.name == "exception")
+        #expect(event.attributes.get("exception.type") == .string(String(reflecting: OrderError.self)))
+        #expect(event.attributes.get("exception.message") == .string("card declined"))
+        #expect(event.attributes.get("extra") == .string("1"))
+    }
+
+    @Test("ok is final; a span ends once; after end it is not recording and ignores changes")
+    func lifecycle() async throws {
+        let test = TestTracer()
+        let span = test.tracer.startSpan("work")
+        #expect(span.isRecording)
+        span.setStatus(.init(code: .ok))
+        span.setStatus(.init(code: .error, message: "too late"))
+        span.end()
+        #expect(!span.isRecording)
+        span.attributes["after"] = "end"
+        span.addEvent("after")
+        span.end()
+        let spans = await test.spans()
+        #expect(spans.count == 1)
+        #expect(spans[0].status == .init(code: .ok))
+        #expect(spans[0].attributes.isEmpty && spans[0].events.isEmpty)
+    }
+
+    @Test("limits drop and count attributes, events and links over the limit, and shorten values")
+    func limits() async throws {
+        var limits = SpanLimits()
+        limits.attributeCountLimit = 3
+        limits.attributeValueLengthLimit = 4
+        limits.eventCountLimit = 2
+        limits.linkCountLimit = 1
+        let test = TestTracer(limits: limits)
+        let span = test.tracer.startSpan("limited")
+        for index in 0..<5 { span.attributes["a\(index)"] = "value-\(index)" }
+        span.attributes["a0"] = "updated"  // an existing attribute can still change
+        for index in 0..<4 { span.addEvent(SpanEvent(name: "e\(index)")) }
+        var other = InstrumentationContext.topLevel
+        other.spanContext = SpanContext(traceID: TraceID(high: 1, low: 1), spanID: SpanID(1))
+        span.addLink(SpanLink(context: other, attributes: [:]))
+        span.addLink(SpanLink(context: other, attributes: [:]))
+        span.end()
+        let finished = try #require(await test.spans().first)
+        #expect(finished.attributes.count == 3)
+        #expect(finished.droppedAttributeCount == 2)
+        #expect(finished.attributes.get("a0") == .string("upda"))
+        #expect(finished.events.map(\.name) == ["e0", "e1"])
+        #expect(finished.droppedEventCount == 2)
+        #expect(finished.links.count == 1 && finished.droppedLinkCount == 1)
+    }
+
+    @Test("unsampled spans are not recorded or exported, and their children stay unsampled")
+    func unsampled() async throws {
+        let test = TestTracer(sampler: ParentBasedSampler(root: AlwaysOffSampler()))
+        let root = test.tracer.startSpan("root")
+        let child = test.tracer.startSpan("child", context: root.context)
+        #expect(!root.isRecording && !child.isRecording)
+        #expect(child.spanContext.traceID == root.spanContext.traceID)
+        #expect(!child.spanContext.isSampled)
+        child.attributes["ignored"] = 1
+        #expect(child.attributes.isEmpty)
+        child.end()
+        root.end()
+        #expect(await test.spans().isEmpty)
+    }
+
+    @Test("works the same under swift-distributed-tracing's InMemoryTracer-style global bootstrap: instrument interface")
+    func instrumentInterface() {
+        let test = TestTracer()
+        let span = test.tracer.startSpan("s")
+        var carrier: [String: String] = [:]
+        test.tracer.inject(span.context, into: &carrier, using: DictionaryInjector())
+        var extracted = InstrumentationContext.topLevel
+        test.tracer.extract(carrier, into: &extracted, using: DictionaryExtractor())
+        #expect(extracted.spanContext?.traceID == span.spanContext.traceID)
+        #expect(extracted.spanContext?.spanID == span.spanContext.spanID)
+        #expect(extracted.spanContext?.isRemote == true)
+        span.end()
+    }
+}
+
+extension SDKTracerTests {
+    /// Runs `body`, passing errors to `handler` (used where the error itself is the point).
+    func withTracer(_ tracer: SDKTracer, _ body: () async throws -> Void, catchingWith handler: (any Error) -> Void) async throws {
+        do {
+            try await Tracing.withTracer(tracer) { try await body() }
+        } catch {
+            handler(error)
+        }
+    }
+}
