@@ -23,14 +23,14 @@ public enum TraceParent {
     private static func parse(bytes: UnsafeBufferPointer<UInt8>, totalCount: Int) -> SpanContext? {
         let dash = UInt8(ascii: "-")
         guard bytes[2] == dash, bytes[35] == dash, bytes[52] == dash else { return nil }
-        guard let version = parseHex64(bytes[0..<2]), version != 0xFF else { return nil }
+        guard let version = parseHex(bytes, from: 0, count: 2), version != 0xFF else { return nil }
         if version == 0 {
             guard totalCount == Self.length else { return nil }
         } else if totalCount > Self.length {
             guard bytes[Self.length] == dash else { return nil }
         }
-        guard let high = parseHex64(bytes[3..<19]), let low = parseHex64(bytes[19..<35]),
-            let parent = parseHex64(bytes[36..<52]), let flags = parseHex64(bytes[53..<55])
+        guard let high = parseHex(bytes, from: 3, count: 16), let low = parseHex(bytes, from: 19, count: 16),
+            let parent = parseHex(bytes, from: 36, count: 16), let flags = parseHex(bytes, from: 53, count: 2)
         else { return nil }
         let traceID = TraceID(high: high, low: low)
         guard traceID.isValid, parent != 0 else { return nil }
@@ -40,6 +40,20 @@ public enum TraceParent {
             flags: TraceFlags(rawValue: UInt8(flags)).intersection([.sampled, .randomTraceID]),
             isRemote: true
         )
+    }
+
+    /// Parses `count` lowercase hex digits starting at `from` (the caller checked the length).
+    @inline(__always)
+    private static func parseHex(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, count: Int) -> UInt64? {
+        var value: UInt64 = 0
+        var index = start
+        let end = start + count
+        while index < end {
+            guard let digit = hexValue(bytes[index]) else { return nil }
+            value = value &<< 4 | UInt64(digit)
+            index &+= 1
+        }
+        return value
     }
 
     /// Formats a span context as a version 00 `traceparent`.

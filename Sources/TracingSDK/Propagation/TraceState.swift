@@ -137,11 +137,18 @@ public struct TraceState: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension StringProtocol {
-    /// Drops HTTP optional white space (spaces and tabs) from both ends.
-    func trimmingOWS() -> SubSequence {
-        var slice = self[...]
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return slice
+    /// Drops HTTP optional white space (spaces and tabs) from both ends, looking at UTF-8 bytes only.
+    func trimmingOWS() -> Substring {
+        let text = Substring(self)
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while start < end, utf8[start] == 0x20 || utf8[start] == 0x09 { utf8.formIndex(after: &start) }
+        while start < end {
+            let last = utf8.index(before: end)
+            guard utf8[last] == 0x20 || utf8[last] == 0x09 else { break }
+            end = last
+        }
+        return text[start..<end]
     }
 }

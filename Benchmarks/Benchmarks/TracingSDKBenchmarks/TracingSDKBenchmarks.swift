@@ -1,0 +1,107 @@
+import Benchmark
+import Foundation
+import Tracing
+import TracingSDK
+
+/// Kafka-header-like carrier: an ordered list of (key, value) pairs, as messages carry them.
+struct HeaderInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [(String, String)]) {
+        carrier.append((key, value))
+    }
+}
+
+struct HeaderExtractor: Extractor {
+    func extract(key: String, from carrier: [(String, String)]) -> String? {
+        carrier.last(where: { $0.0 == key })?.1
+    }
+}
+
+/// Drops every batch: measures the SDK, not an exporter.
+struct DiscardingExporter: SpanExporter {
+    func export(_ batch: [FinishedSpan]) async throws {}
+    func forceFlush() async throws {}
+    func shutdown() async {}
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(3),
+        maxIterations: 1_000
+    )
+
+    let unsampled = SDKTracer(resource: Resource(), processor: MultiSpanProcessor([]), sampler: AlwaysOffSampler())
+    Benchmark("span start+end, unsampled") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(unsampled.startSpan("work").end())
+        }
+    }
+
+    var batchConfiguration = BatchSpanProcessor.Configuration()
+    batchConfiguration.maxQueueSize = 100_000
+    let batch = BatchSpanProcessor(exporter: DiscardingExporter(), configuration: batchConfiguration)
+    let sampled = SDKTracer(resource: Resource.detected(), processor: batch, sampler: AlwaysOnSampler())
+    Benchmark("span start+end, sampled, batch processor") { benchmark in
+        for _ in benchmark.scaledIterations {
+            sampled.startSpan("work").end()
+        }
+    }
+
+    Benchmark("span with 5 attributes, sampled, batch processor") { benchmark in
+        for index in benchmark.scaledIterations {
+            let span = sampled.startSpan("send orders", ofKind: .producer)
+            span.updateAttributes { attributes in
+                attributes["messaging.system"] = "kafka"
+                attributes["messaging.destination.name"] = "orders"
+                attributes["messaging.operation.type"] = "send"
+                attributes["messaging.kafka.offset"] = index
+                attributes["messaging.destination.partition.id"] = "3"
+            }
+            span.end()
+        }
+    }
+
+    let parent = sampled.startSpan("parent")
+    let context = parent.context
+    Benchmark("inject traceparent") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var headers: [(String, String)] = []
+            headers.reserveCapacity(4)
+            sampled.inject(context, into: &headers, using: HeaderInjector())
+            blackHole(headers)
+        }
+    }
+
+    var headers: [(String, String)] = []
+    sampled.inject(context, into: &headers, using: HeaderInjector())
+    Benchmark("extract traceparent") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var extracted = InstrumentationContext.topLevel
+            sampled.extract(headers, into: &extracted, using: HeaderExtractor())
+            blackHole(extracted)
+        }
+    }
+
+    Benchmark(
+        "batch processor, 2 producing threads",
+        configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(3))
+    ) { benchmark in
+        // Two threads end spans concurrently into one processor; the exporter discards them.
+        var configuration = BatchSpanProcessor.Configuration()
+        configuration.maxQueueSize = 1_000_000
+        configuration.maxExportBatchSize = 512
+        let processor = BatchSpanProcessor(exporter: DiscardingExporter(), configuration: configuration)
+        let tracer = SDKTracer(resource: Resource(), processor: processor, sampler: AlwaysOnSampler())
+        let perThread = benchmark.scaledIterations.count / 2
+        benchmark.startMeasurement()
+        let group = DispatchGroup()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                for _ in 0..<perThread { tracer.startSpan("work").end() }
+            }
+        }
+        group.wait()
+        benchmark.stopMeasurement()
+    }
+}
