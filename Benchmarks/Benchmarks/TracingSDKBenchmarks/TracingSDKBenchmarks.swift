@@ -51,13 +51,11 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("span with 5 attributes, sampled, batch processor") { benchmark in
         for index in benchmark.scaledIterations {
             let span = sampled.startSpan("send orders", ofKind: .producer)
-            span.updateAttributes { attributes in
-                attributes["messaging.system"] = "kafka"
-                attributes["messaging.destination.name"] = "orders"
-                attributes["messaging.operation.type"] = "send"
-                attributes["messaging.kafka.offset"] = index
-                attributes["messaging.destination.partition.id"] = "3"
-            }
+            span.attributes["messaging.system"] = "kafka"
+            span.attributes["messaging.destination.name"] = "orders"
+            span.attributes["messaging.operation.type"] = "send"
+            span.attributes["messaging.kafka.offset"] = index
+            span.attributes["messaging.destination.partition.id"] = "3"
             span.end()
         }
     }

@@ -9,7 +9,12 @@ public enum TraceParent {
     /// characters whose flags are followed by the end or `-` (the rest is ignored). Hex must be
     /// lowercase; all-zero trace or parent ids are invalid. Surrounding spaces and tabs are ignored.
     /// - Returns: The remote parent's context (without trace state), or `nil` when invalid.
-    public static func parse(_ header: some StringProtocol) -> SpanContext? {
+    public static func parse(_ header: String) -> SpanContext? {
+        Self.parse(header[...])
+    }
+
+    /// Parses a `traceparent` value held in a substring.
+    public static func parse(_ header: Substring) -> SpanContext? {
         let value = header.trimmingOWS()
         let count = value.utf8.count
         guard count >= Self.length else { return nil }

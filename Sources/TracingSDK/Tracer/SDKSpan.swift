@@ -36,6 +36,18 @@ public struct SDKSpan: Tracing.Span {
     public var attributes: SpanAttributes {
         get { self.recording?.attributes ?? [:] }
         nonmutating set { self.recording?.setAttributes(newValue) }
+        // `span.attributes[key] = value` edits the span's own storage in place (no copy of the
+        // attributes per set): they are lent out and put back, limits applied.
+        nonmutating _modify {
+            guard let recording = self.recording else {
+                var ignored = SpanAttributes()
+                yield &ignored
+                return
+            }
+            var attributes = recording.takeAttributes()
+            defer { recording.setAttributes(attributes) }
+            yield &attributes
+        }
     }
 
     public var isRecording: Bool { self.recording?.isRecording ?? false }
@@ -105,6 +117,17 @@ final class RecordingSpan: Sendable {
     var isRecording: Bool { self.state.withLock { !$0.ended } }
     var name: String { self.state.withLock { $0.name } }
     var attributes: SpanAttributes { self.state.withLock { $0.attributes } }
+
+    /// Moves the attributes out (leaving none) so the caller can edit them without a copy; they
+    /// go back with ``setAttributes(_:)``.
+    func takeAttributes() -> SpanAttributes {
+        self.state.withLock { state in
+            defer { state.attributes = SpanAttributes() }
+            // Room for a typical instrumentation's attributes at once, instead of regrowing.
+            if state.attributes.isEmpty { state.attributes.reserveCapacity(8) }
+            return state.attributes
+        }
+    }
 
     func setName(_ name: String) {
         self.state.withLock { if !$0.ended { $0.name = name } }

@@ -31,6 +31,8 @@ public final class SDKTracer: Tracer, Sendable {
     public let sampler: any Sampler
     public let idGenerator: any IDGenerator
     public let propagator: any TextMapPropagator
+    /// The propagator flattened, so the W3C formats run as concrete, specialised code.
+    private let propagation: FlattenedPropagation
     let shared: Shared
 
     /// The resource every span of this tracer carries (its `service.name`, …).
@@ -50,6 +52,7 @@ public final class SDKTracer: Tracer, Sendable {
         self.sampler = sampler
         self.idGenerator = idGenerator
         self.propagator = propagator
+        self.propagation = FlattenedPropagation(propagator)
         self.shared = Shared(processor: processor, resource: resource, scope: scope, limits: limits)
     }
 
@@ -109,7 +112,7 @@ public final class SDKTracer: Tracer, Sendable {
         into carrier: inout Carrier,
         using injector: Inject
     ) where Inject.Carrier == Carrier {
-        self.propagator.inject(context, into: &carrier, using: injector)
+        self.propagation.inject(context, into: &carrier, using: injector)
     }
 
     public func extract<Carrier, Extract: Extractor>(
@@ -117,6 +120,49 @@ public final class SDKTracer: Tracer, Sendable {
         into context: inout InstrumentationContext,
         using extractor: Extract
     ) where Extract.Carrier == Carrier {
-        self.propagator.extract(carrier, into: &context, using: extractor)
+        self.propagation.extract(carrier, into: &context, using: extractor)
+    }
+}
+
+/// A propagator split into the W3C formats we know, called directly, and any others, called in
+/// order after them.
+struct FlattenedPropagation: Sendable {
+    var traceContext = false
+    var baggage = false
+    var others: [any TextMapPropagator] = []
+
+    init(_ propagator: any TextMapPropagator) {
+        self.add(propagator)
+    }
+
+    private mutating func add(_ propagator: any TextMapPropagator) {
+        switch propagator {
+        case let composite as CompositePropagator: for child in composite.propagators { self.add(child) }
+        case is W3CTraceContextPropagator: self.traceContext = true
+        case is W3CBaggagePropagator: self.baggage = true
+        default: self.others.append(propagator)
+        }
+    }
+
+    @inline(__always)
+    func inject<Carrier, Inject: Injector>(
+        _ context: InstrumentationContext,
+        into carrier: inout Carrier,
+        using injector: Inject
+    ) where Inject.Carrier == Carrier {
+        if self.traceContext { W3CTraceContextPropagator().inject(context, into: &carrier, using: injector) }
+        if self.baggage { W3CBaggagePropagator().inject(context, into: &carrier, using: injector) }
+        for other in self.others { other.inject(context, into: &carrier, using: injector) }
+    }
+
+    @inline(__always)
+    func extract<Carrier, Extract: Extractor>(
+        _ carrier: Carrier,
+        into context: inout InstrumentationContext,
+        using extractor: Extract
+    ) where Extract.Carrier == Carrier {
+        if self.traceContext { W3CTraceContextPropagator().extract(carrier, into: &context, using: extractor) }
+        if self.baggage { W3CBaggagePropagator().extract(carrier, into: &context, using: extractor) }
+        for other in self.others { other.extract(carrier, into: &context, using: extractor) }
     }
 }
