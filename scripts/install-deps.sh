@@ -3,11 +3,11 @@
 # As root it installs Debian's packages; otherwise it prints the command to run and fails.
 set -euo pipefail
 
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists rdkafka; then
+if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists rdkafka && pkg-config --exists zlib; then
     exit 0
 fi
 
-packages="librdkafka-dev pkg-config"
+packages="librdkafka-dev pkg-config zlib1g-dev"
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing ${packages} with apt-get…"
     apt-get update -qq

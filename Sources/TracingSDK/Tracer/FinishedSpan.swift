@@ -68,6 +68,12 @@ public struct FinishedSpanLink: Sendable {
     public var spanContext: SpanContext
     public var attributes: SpanAttributes
     public var droppedAttributeCount: Int
+
+    public init(spanContext: SpanContext, attributes: SpanAttributes = [:], droppedAttributeCount: Int = 0) {
+        self.spanContext = spanContext
+        self.attributes = attributes
+        self.droppedAttributeCount = droppedAttributeCount
+    }
 }
 
 /// Everything recorded for one span, handed to processors and exporters when it ends.
@@ -92,6 +98,45 @@ public struct FinishedSpan: Sendable {
     public var droppedLinkCount: Int
     public var resource: Resource
     public var instrumentationScope: InstrumentationScope
+
+    /// Creates a finished span, for exporter tests and benchmarks; the tracer makes them otherwise.
+    public init(
+        spanContext: SpanContext,
+        parentSpanID: SpanID?,
+        isLocalRoot: Bool,
+        hasRemoteParent: Bool,
+        name: String,
+        kind: SpanKind,
+        startNanosecondsSinceEpoch: UInt64,
+        endNanosecondsSinceEpoch: UInt64,
+        attributes: SpanAttributes,
+        events: [SpanEvent],
+        links: [FinishedSpanLink],
+        status: SpanStatus?,
+        droppedAttributeCount: Int,
+        droppedEventCount: Int,
+        droppedLinkCount: Int,
+        resource: Resource,
+        instrumentationScope: InstrumentationScope
+    ) {
+        self.spanContext = spanContext
+        self.parentSpanID = parentSpanID
+        self.isLocalRoot = isLocalRoot
+        self.hasRemoteParent = hasRemoteParent
+        self.name = name
+        self.kind = kind
+        self.startNanosecondsSinceEpoch = startNanosecondsSinceEpoch
+        self.endNanosecondsSinceEpoch = endNanosecondsSinceEpoch
+        self.attributes = attributes
+        self.events = events
+        self.links = links
+        self.status = status
+        self.droppedAttributeCount = droppedAttributeCount
+        self.droppedEventCount = droppedEventCount
+        self.droppedLinkCount = droppedLinkCount
+        self.resource = resource
+        self.instrumentationScope = instrumentationScope
+    }
 
     public var duration: Duration {
         .nanoseconds(Int64(clamping: self.endNanosecondsSinceEpoch &- self.startNanosecondsSinceEpoch))

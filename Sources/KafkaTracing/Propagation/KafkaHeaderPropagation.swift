@@ -1,0 +1,35 @@
+import Kafka
+import Tracing
+
+/// The header keys trace context travels in. They are replaced, never duplicated, when a
+/// message is sent.
+enum TraceHeaders {
+    static let keys: Set<String> = ["traceparent", "tracestate", "baggage"]
+}
+
+/// Writes trace context into a message's headers: a header of the same key is replaced, the
+/// others stay in order.
+public struct KafkaHeadersInjector: Injector {
+    public init() {}
+
+    public func inject(_ value: String, forKey key: String, into headers: inout [KafkaHeader]) {
+        headers.removeAll { $0.key == key }
+        headers.append(KafkaHeader(key: key, value: value))
+    }
+}
+
+/// Reads trace context from a message's headers. When a key repeats, the last header wins; a
+/// null, oversized or non-UTF-8 value counts as absent, so a malformed header starts a new trace.
+public struct KafkaHeadersExtractor: Extractor {
+    /// Header values longer than this are ignored, bounding the work per message.
+    public static let maxValueBytes = 16 * 1024
+
+    public init() {}
+
+    public func extract(key: String, from headers: [KafkaHeader]) -> String? {
+        guard let header = headers.last(where: { $0.key == key }), let value = header.value,
+            value.count <= Self.maxValueBytes
+        else { return nil }
+        return String(validating: value, as: UTF8.self)
+    }
+}

@@ -1,0 +1,244 @@
+import AsyncHTTPClient
+import CompressNIO
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import SwiftProtobuf
+import Synchronization
+import TracingSDK
+
+/// Exports spans to an OpenTelemetry collector (Jaeger, Tempo, the OTel Collector, …) with OTLP
+/// over HTTP: `POST {endpoint}` with protobuf (default) or JSON, optionally gzip-compressed.
+///
+/// Retries follow the OTLP specification: 429, 502, 503, 504 and connection failures are retried
+/// with exponential backoff and jitter, honouring `Retry-After`, all within the export timeout;
+/// other failures are not retried. A batch that cannot be delivered is dropped and counted in
+/// ``statistics`` (and logged at most every 10 seconds); the caller of `export` gets an error but
+/// the application is never blocked: use it behind a ``BatchSpanProcessor``.
+public final class OTLPHTTPExporter: SpanExporter {
+    /// Counts since the exporter started.
+    public struct Statistics: Sendable, Hashable {
+        /// Spans the collector accepted.
+        public var exportedSpans: Int
+        /// Spans dropped because their batch could not be delivered.
+        public var failedSpans: Int
+        /// Spans the collector rejected in a partial success.
+        public var rejectedSpans: Int
+        /// Requests sent again after a retryable failure.
+        public var retries: Int
+    }
+
+    private let settings: OTLPExporterConfiguration.Resolved
+    private let client: HTTPClient
+    private let ownsClient: Bool
+    private let logger: Logger
+    private let exported = Atomic<Int>(0)
+    private let failed = Atomic<Int>(0)
+    private let rejected = Atomic<Int>(0)
+    private let retried = Atomic<Int>(0)
+    private let partialSuccessLogged = Atomic<Bool>(false)
+    private let failureLog = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// The URL spans are posted to.
+    public var endpoint: String { self.settings.url }
+
+    /// - Throws: ``OTLPExporterError`` for an invalid configuration (unsupported protocol, bad
+    ///   endpoint, unreadable certificate).
+    public init(configuration: OTLPExporterConfiguration = OTLPExporterConfiguration(), logger: Logger = Logger(label: "otlp")) throws {
+        self.settings = try configuration.resolve()
+        var logger = logger
+        logger[metadataKey: "otlp.endpoint"] = "\(self.settings.url)"
+        self.logger = logger
+        if self.settings.certificateFile != nil || self.settings.clientCertificateFile != nil {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            do {
+                if let file = self.settings.certificateFile {
+                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
+                }
+                if let certificate = self.settings.clientCertificateFile, let key = self.settings.clientKeyFile {
+                    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+                }
+            } catch {
+                throw OTLPExporterError("cannot read the OTLP TLS certificate or key: \(error)")
+            }
+            var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
+            clientConfiguration.timeout.connect = .seconds(5)
+            self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+            self.ownsClient = true
+        } else {
+            self.client = HTTPClient.shared
+            self.ownsClient = false
+        }
+    }
+
+    public var statistics: Statistics {
+        Statistics(
+            exportedSpans: self.exported.load(ordering: .relaxed),
+            failedSpans: self.failed.load(ordering: .relaxed),
+            rejectedSpans: self.rejected.load(ordering: .relaxed),
+            retries: self.retried.load(ordering: .relaxed)
+        )
+    }
+
+    public func export(_ batch: [FinishedSpan]) async throws {
+        guard !batch.isEmpty else { return }
+        do {
+            try await self.send(self.encode(batch), spanCount: batch.count)
+            self.exported.add(batch.count, ordering: .relaxed)
+        } catch {
+            self.failed.add(batch.count, ordering: .relaxed)
+            self.logFailure(error, spanCount: batch.count)
+            throw error
+        }
+    }
+
+    public func forceFlush() async throws {}
+
+    public func shutdown() async {
+        if self.ownsClient { try? await self.client.shutdown() }
+    }
+
+    // MARK: Encoding
+
+    /// The request body for a batch, as it would be sent (for benchmarks).
+    public func encodeForBenchmark(_ batch: [FinishedSpan]) throws -> Int {
+        try self.encode(batch).readableBytes
+    }
+
+    func encode(_ batch: [FinishedSpan]) throws -> ByteBuffer {
+        let request = OTLPEncoding.request(batch)
+        let bytes: [UInt8] =
+            self.settings.wireProtocol == .httpJSON
+            ? Array(try OTLPJSONEncoding.encode(request))
+            : try request.serializedBytes()
+        var buffer = ByteBuffer(bytes: bytes)
+        if self.settings.compression == .gzip {
+            buffer = try buffer.compress(with: .gzip(), allocator: ByteBufferAllocator())
+        }
+        return buffer
+    }
+
+    // MARK: Transport
+
+    private static let retryableStatuses: Set<UInt> = [429, 502, 503, 504]
+
+    private func send(_ body: ByteBuffer, spanCount: Int) async throws {
+        let deadline = ContinuousClock.now + self.settings.timeout
+        var request = HTTPClientRequest(url: self.settings.url)
+        request.method = .POST
+        request.headers.add(
+            name: "Content-Type",
+            value: self.settings.wireProtocol == .httpJSON ? "application/json" : "application/x-protobuf"
+        )
+        request.headers.add(name: "User-Agent", value: "\(SDKInfo.name)/\(SDKInfo.version)")
+        if self.settings.compression == .gzip { request.headers.add(name: "Content-Encoding", value: "gzip") }
+        for (name, value) in self.settings.headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(body)
+
+        var backoff = Duration.milliseconds(250)
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else {
+                throw OTLPExporterError("export timed out after \(self.settings.timeout) (spans: \(spanCount))")
+            }
+            var retryAfter: Duration?
+            var failure: OTLPExporterError
+            do {
+                let response = try await self.client.execute(request, timeout: .nanoseconds(Self.nanoseconds(remaining)))
+                let responseBody = try await response.body.collect(upTo: 4 * 1024 * 1024)
+                let status = response.status.code
+                if (200..<300).contains(status) {
+                    self.handleSuccess(responseBody, isJSON: response.headers.first(name: "Content-Type")?.contains("json") ?? false)
+                    return
+                }
+                failure = OTLPExporterError(
+                    "the collector answered \(status) \(response.status.reasonPhrase)\(Self.snippet(responseBody))"
+                )
+                guard Self.retryableStatuses.contains(status) else { throw failure }
+                retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+            } catch let error as OTLPExporterError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                // Connection refused, reset, timed out: the collector may come back.
+                failure = OTLPExporterError("cannot reach the collector: \(error)")
+            }
+            // Exponential backoff with jitter, or what the collector asked for.
+            let jittered = backoff * Double.random(in: 0.5...1.5)
+            let delay = retryAfter ?? jittered
+            backoff = min(backoff * 2, .seconds(5))
+            guard ContinuousClock.now + delay < deadline else { throw failure }
+            self.retried.add(1, ordering: .relaxed)
+            self.logger.debug("Retrying an OTLP export", metadata: ["reason": "\(failure.message)", "delay": "\(delay)"])
+            try await Task.sleep(for: delay)
+        }
+    }
+
+    private func handleSuccess(_ body: ByteBuffer, isJSON: Bool) {
+        guard body.readableBytes > 0 else { return }
+        let bytes = Array(body.readableBytesView)
+        let response: Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse?
+        if isJSON {
+            var options = JSONDecodingOptions()
+            options.ignoreUnknownFields = true
+            response = try? .init(jsonUTF8Bytes: bytes, options: options)
+        } else {
+            response = try? .init(serializedBytes: bytes)
+        }
+        guard let partial = response?.partialSuccess, partial.rejectedSpans > 0 || !partial.errorMessage.isEmpty else { return }
+        self.rejected.add(Int(partial.rejectedSpans), ordering: .relaxed)
+        let first = !self.partialSuccessLogged.exchange(true, ordering: .relaxed)
+        self.logger.log(
+            level: first ? .warning : .debug,
+            "The collector rejected part of an export",
+            metadata: ["otlp.rejectedSpans": "\(partial.rejectedSpans)", "otlp.message": "\(partial.errorMessage)"]
+        )
+    }
+
+    private func logFailure(_ error: any Error, spanCount: Int) {
+        let now = ContinuousClock.now
+        let shouldLog = self.failureLog.withLock { last in
+            if let previous = last, now - previous < .seconds(10) { return false }
+            last = now
+            return true
+        }
+        let level: Logger.Level = shouldLog ? .warning : .debug
+        self.logger.log(
+            level: level,
+            "Spans could not be exported and were dropped",
+            metadata: [
+                "otlp.error": "\(error)",
+                "otlp.droppedSpans": "\(spanCount)",
+                "otlp.droppedSpansTotal": "\(self.failed.load(ordering: .relaxed))",
+            ]
+        )
+    }
+
+    static func parseRetryAfter(_ value: String) -> Duration? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int(trimmed), seconds >= 0 { return .seconds(seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        let seconds = max(date.timeIntervalSinceNow, 0)
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    private static func snippet(_ body: ByteBuffer) -> String {
+        guard body.readableBytes > 0 else { return "" }
+        let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
+        return ": \(text)"
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

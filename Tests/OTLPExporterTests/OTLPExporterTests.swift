@@ -1,0 +1,333 @@
+import CompressNIO
+import Foundation
+import NIOCore
+import SwiftProtobuf
+import Testing
+import Tracing
+@testable import OTLPExporter
+@testable import TracingSDK
+
+typealias ExportRequest = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
+
+/// A span with every kind of data, from a known trace.
+func sampleSpan(service: String = "orders", name: String = "send orders", status: SpanStatus? = SpanStatus(code: .error, message: "broker down")) -> FinishedSpan {
+    var attributes = SpanAttributes()
+    attributes.set("string", value: .string("s"))
+    attributes.set("bool", value: .bool(true))
+    attributes.set("int", value: .int64(-42))
+    attributes.set("double", value: .double(2.5))
+    attributes.set("strings", value: .stringArray(["a", "b"]))
+    attributes.set("bools", value: .boolArray([true, false]))
+    attributes.set("ints", value: .int64Array([1, 2]))
+    attributes.set("doubles", value: .doubleArray([0.5]))
+    var traceState = TraceState()
+    traceState.set("vendor", "value")
+    return FinishedSpan(
+        spanContext: SpanContext(
+            traceID: TraceID(hexString: "4bf92f3577b34da6a3ce929d0e0e4736")!,
+            spanID: SpanID(hexString: "00f067aa0ba902b7")!,
+            flags: [.sampled, .randomTraceID],
+            traceState: traceState
+        ),
+        parentSpanID: SpanID(hexString: "53995c3f42cd8ad8"),
+        isLocalRoot: true,
+        hasRemoteParent: true,
+        name: name,
+        kind: .producer,
+        startNanosecondsSinceEpoch: 1_700_000_000_000_000_000,
+        endNanosecondsSinceEpoch: 1_700_000_000_005_000_000,
+        attributes: attributes,
+        events: [SpanEvent(name: "exception", at: FixedTime(nanosecondsSinceEpoch: 1_700_000_000_001_000_000), attributes: ["exception.type": "E"])],
+        links: [
+            FinishedSpanLink(
+                spanContext: SpanContext(traceID: TraceID(high: 1, low: 2), spanID: SpanID(3), flags: .sampled, isRemote: true),
+                attributes: ["link": "yes"],
+                droppedAttributeCount: 1
+            )
+        ],
+        status: status,
+        droppedAttributeCount: 2,
+        droppedEventCount: 3,
+        droppedLinkCount: 4,
+        resource: Resource(attributes: ["service.name": .string(service)]),
+        instrumentationScope: InstrumentationScope(name: "kafka-tracing", version: "1.0")
+    )
+}
+
+struct FixedTime: TracerInstant {
+    var nanosecondsSinceEpoch: UInt64
+    static func < (lhs: Self, rhs: Self) -> Bool { lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch }
+}
+
+func decodeRequest(_ request: OTLPReceiver.Request) throws -> ExportRequest {
+    var body = ByteBuffer(bytes: request.body)
+    if request.headers.first(name: "Content-Encoding") == "gzip" {
+        body = try body.decompress(with: .gzip(), allocator: ByteBufferAllocator())
+    }
+    return try ExportRequest(serializedBytes: Array(body.readableBytesView))
+}
+
+func exporter(_ receiver: OTLPReceiver, _ configure: (inout OTLPExporterConfiguration) -> Void = { _ in }) throws -> OTLPHTTPExporter {
+    var configuration = OTLPExporterConfiguration(endpoint: receiver.endpoint, environment: [:])
+    configure(&configuration)
+    return try OTLPHTTPExporter(configuration: configuration)
+}
+
+@Suite("OTLP exporter", .serialized)
+struct OTLPExporterTests {
+    @Test("every field of a span reaches the collector, grouped by resource and scope")
+    func mapping() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        let exporter = try exporter(receiver) { $0.headers = ["authorization": "Bearer secret-token"] }
+        try await exporter.export([sampleSpan(service: "orders"), sampleSpan(service: "payments", status: .init(code: .ok)), sampleSpan(service: "orders", name: "second")])
+
+        let sent = try #require(receiver.requests.first)
+        #expect(sent.method == .POST)
+        #expect(sent.uri == "/v1/traces")
+        #expect(sent.headers.first(name: "Content-Type") == "application/x-protobuf")
+        #expect(sent.headers.first(name: "authorization") == "Bearer secret-token")
+        let request = try decodeRequest(sent)
+        #expect(request.resourceSpans.count == 2)
+        let orders = request.resourceSpans[0]
+        #expect(orders.resource.attributes.map(\.key) == ["service.name"])
+        #expect(orders.resource.attributes[0].value.stringValue == "orders")
+        #expect(orders.scopeSpans.count == 1)
+        #expect(orders.scopeSpans[0].scope.name == "kafka-tracing" && orders.scopeSpans[0].scope.version == "1.0")
+        #expect(orders.scopeSpans[0].spans.map(\.name) == ["send orders", "second"])
+        #expect(request.resourceSpans[1].resource.attributes[0].value.stringValue == "payments")
+
+        let span = orders.scopeSpans[0].spans[0]
+        #expect(span.traceID.map { String(format: "%02x", $0) }.joined() == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(span.spanID.map { String(format: "%02x", $0) }.joined() == "00f067aa0ba902b7")
+        #expect(span.parentSpanID.map { String(format: "%02x", $0) }.joined() == "53995c3f42cd8ad8")
+        #expect(span.traceState == "vendor=value")
+        #expect(span.flags == 0x03 | 0x100 | 0x200)
+        #expect(span.kind == .producer)
+        #expect(span.startTimeUnixNano == 1_700_000_000_000_000_000)
+        #expect(span.endTimeUnixNano == 1_700_000_000_005_000_000)
+        let attributes = Dictionary(uniqueKeysWithValues: span.attributes.map { ($0.key, $0.value) })
+        #expect(attributes["string"]?.stringValue == "s")
+        #expect(attributes["bool"]?.boolValue == true)
+        #expect(attributes["int"]?.intValue == -42)
+        #expect(attributes["double"]?.doubleValue == 2.5)
+        #expect(attributes["strings"]?.arrayValue.values.map(\.stringValue) == ["a", "b"])
+        #expect(attributes["bools"]?.arrayValue.values.map(\.boolValue) == [true, false])
+        #expect(attributes["ints"]?.arrayValue.values.map(\.intValue) == [1, 2])
+        #expect(attributes["doubles"]?.arrayValue.values.map(\.doubleValue) == [0.5])
+        #expect(span.droppedAttributesCount == 2 && span.droppedEventsCount == 3 && span.droppedLinksCount == 4)
+        #expect(span.events.map(\.name) == ["exception"])
+        #expect(span.events[0].timeUnixNano == 1_700_000_000_001_000_000)
+        #expect(span.events[0].attributes[0].key == "exception.type")
+        #expect(span.links.count == 1)
+        #expect(span.links[0].spanID == OTLPEncoding.bytes(SpanID(3)))
+        #expect(span.links[0].attributes[0].value.stringValue == "yes")
+        #expect(span.links[0].droppedAttributesCount == 1)
+        #expect(span.links[0].flags == 0x01 | 0x100 | 0x200)
+        #expect(span.status.code == .error && span.status.message == "broker down")
+        #expect(request.resourceSpans[1].scopeSpans[0].spans[0].status.code == .ok)
+        #expect(exporter.statistics == .init(exportedSpans: 3, failedSpans: 0, rejectedSpans: 0, retries: 0))
+        await exporter.shutdown()
+    }
+
+    @Test("gzip compresses the body and says so")
+    func gzip() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        let exporter = try exporter(receiver) { $0.compression = .gzip }
+        try await exporter.export([sampleSpan()])
+        let sent = try #require(receiver.requests.first)
+        #expect(sent.headers.first(name: "Content-Encoding") == "gzip")
+        #expect(sent.body.prefix(2) == [0x1f, 0x8b])
+        #expect(try decodeRequest(sent).resourceSpans[0].scopeSpans[0].spans[0].name == "send orders")
+    }
+
+    @Test("http/json uses hex ids, integer enums and camelCase names")
+    func json() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        let exporter = try exporter(receiver) { $0.wireProtocol = .httpJSON }
+        try await exporter.export([sampleSpan()])
+        let sent = try #require(receiver.requests.first)
+        #expect(sent.headers.first(name: "Content-Type") == "application/json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(sent.body)) as? [String: Any])
+        let resourceSpans = try #require(object["resourceSpans"] as? [[String: Any]])
+        let scopeSpans = try #require(resourceSpans[0]["scopeSpans"] as? [[String: Any]])
+        let span = try #require((scopeSpans[0]["spans"] as? [[String: Any]])?.first)
+        #expect(span["traceId"] as? String == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(span["spanId"] as? String == "00f067aa0ba902b7")
+        #expect(span["parentSpanId"] as? String == "53995c3f42cd8ad8")
+        #expect(span["kind"] as? Int == 4)
+        #expect((span["status"] as? [String: Any])?["code"] as? Int == 2)
+        #expect(span["startTimeUnixNano"] as? String == "1700000000000000000")
+        let links = try #require(span["links"] as? [[String: Any]])
+        #expect(links[0]["traceId"] as? String == "00000000000000010000000000000002")
+    }
+
+    @Test("503 with Retry-After and 429 are retried; then the export succeeds")
+    func retries() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script(
+            .init(status: .serviceUnavailable, headers: [("Retry-After", "0")]),
+            .init(status: .tooManyRequests),
+            .init(status: .badGateway)
+        )
+        let exporter = try exporter(receiver)
+        try await exporter.export([sampleSpan()])
+        #expect(receiver.requests.count == 4)
+        #expect(exporter.statistics == .init(exportedSpans: 1, failedSpans: 0, rejectedSpans: 0, retries: 3))
+    }
+
+    @Test("other 4xx answers are not retried; the batch is dropped and counted")
+    func noRetry() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script(.init(status: .badRequest, body: Array("bad span".utf8)))
+        let exporter = try exporter(receiver)
+        let error = try await #require(throws: OTLPExporterError.self) { try await exporter.export([sampleSpan(), sampleSpan()]) }
+        #expect(error.message.contains("400"))
+        #expect(error.message.contains("bad span"))
+        #expect(receiver.requests.count == 1)
+        #expect(exporter.statistics == .init(exportedSpans: 0, failedSpans: 2, rejectedSpans: 0, retries: 0))
+    }
+
+    @Test("a collector that never answers fails the export within its timeout")
+    func hungCollector() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script(.init(delay: .seconds(30)))
+        let exporter = try exporter(receiver) { $0.timeout = .milliseconds(500) }
+        let start = ContinuousClock.now
+        await #expect(throws: (any Error).self) { try await exporter.export([sampleSpan()]) }
+        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(exporter.statistics.failedSpans == 1)
+    }
+
+    @Test("a refused connection is retried until the timeout, then dropped and counted")
+    func unreachable() async throws {
+        let receiver = try await OTLPReceiver.start()
+        let endpoint = receiver.endpoint
+        await receiver.stop()
+        let exporter = try OTLPHTTPExporter(configuration: .init(endpoint: endpoint, timeout: .seconds(1), environment: [:]))
+        let start = ContinuousClock.now
+        let error = try await #require(throws: OTLPExporterError.self) { try await exporter.export([sampleSpan()]) }
+        #expect(error.message.contains("cannot reach the collector"))
+        #expect(ContinuousClock.now - start < .seconds(3))
+        // AsyncHTTPClient's pool itself keeps reconnecting until the request's deadline.
+        #expect(exporter.statistics.failedSpans == 1)
+    }
+
+    @Test("a partial success is counted")
+    func partialSuccess() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        var response = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse()
+        response.partialSuccess.rejectedSpans = 2
+        response.partialSuccess.errorMessage = "spans too old"
+        receiver.script(.init(headers: [("Content-Type", "application/x-protobuf")], body: try response.serializedBytes()))
+        let exporter = try exporter(receiver)
+        try await exporter.export([sampleSpan(), sampleSpan(), sampleSpan()])
+        #expect(exporter.statistics.rejectedSpans == 2)
+        #expect(exporter.statistics.exportedSpans == 3)
+    }
+
+    @Test("behind the batch processor, a failing collector never blocks the caller and drops are counted")
+    func neverInTheWay() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        for _ in 0..<20 { receiver.script(.init(delay: .seconds(30))) }
+        let exporter = try exporter(receiver) { $0.timeout = .milliseconds(200) }
+        var configuration = BatchSpanProcessor.Configuration()
+        configuration.maxQueueSize = 100
+        configuration.maxExportBatchSize = 50
+        configuration.exportTimeout = .milliseconds(300)
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
+        let tracer = SDKTracer(resource: Resource(), processor: processor, sampler: AlwaysOnSampler())
+        let start = ContinuousClock.now
+        for index in 0..<10_000 { tracer.startSpan("s\(index)").end() }
+        #expect(ContinuousClock.now - start < .seconds(2))  // the loop ran at full speed
+        let shutdownStart = ContinuousClock.now
+        await processor.shutdown()
+        #expect(ContinuousClock.now - shutdownStart < .seconds(5))
+        let statistics = processor.statistics
+        #expect(statistics.droppedQueueFull + statistics.failedExport + statistics.exported == 10_000)
+        #expect(statistics.droppedQueueFull >= 9_800)
+    }
+}
+
+@Suite("OTLP configuration")
+struct OTLPConfigurationTests {
+    @Test("endpoints: the base gets /v1/traces, the traces-specific one is used as is, code wins")
+    func endpoints() throws {
+        #expect(try OTLPExporterConfiguration(environment: [:]).resolve().url == "http://localhost:4318/v1/traces")
+        #expect(
+            try OTLPExporterConfiguration(environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"]).resolve().url
+                == "http://collector:4318/v1/traces"
+        )
+        let both = ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://b/custom"]
+        #expect(try OTLPExporterConfiguration(environment: both).resolve().url == "https://b/custom")
+        #expect(try OTLPExporterConfiguration(endpoint: "http://code/v1/traces", environment: both).resolve().url == "http://code/v1/traces")
+    }
+
+    @Test("headers, timeout, compression and protocol from the environment; traces-specific wins")
+    func environment() throws {
+        let resolved = try OTLPExporterConfiguration(environment: [
+            "OTEL_EXPORTER_OTLP_HEADERS": "api-key=generic",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=secret%20value, x-team = pay",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+        ]).resolve()
+        #expect(resolved.headers.map { "\($0.0)=\($0.1)" } == ["api-key=secret value", "x-team=pay"])
+        #expect(resolved.timeout == .milliseconds(2500))
+        #expect(resolved.compression == .gzip)
+        #expect(resolved.wireProtocol == .httpJSON)
+    }
+
+    @Test(
+        "unsupported or malformed settings are rejected with what to fix",
+        arguments: [
+            (["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"], "grpc is not supported yet"),
+            (["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"], "not an OTLP protocol"),
+            (["OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"], "use gzip or none"),
+            (["OTEL_EXPORTER_OTLP_TIMEOUT": "soon"], "whole milliseconds"),
+            (["OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"], "invalid OTLP endpoint"),
+            (["OTEL_EXPORTER_OTLP_HEADERS": "token-without-value"], "malformed"),
+        ]
+    )
+    func invalid(environment: [String: String], message: String) {
+        #expect {
+            _ = try OTLPExporterConfiguration(environment: environment).resolve()
+        } throws: { error in
+            (error as? OTLPExporterError)?.message.contains(message) ?? false
+        }
+    }
+
+    @Test("a header value never appears in an error")
+    func headerSecret() {
+        #expect {
+            _ = try OTLPExporterConfiguration(environment: ["OTEL_EXPORTER_OTLP_HEADERS": "a=1,secret-token-only"]).resolve()
+        } throws: { error in
+            !"\(error)".contains("secret-token-only")
+        }
+    }
+
+    @Test("Retry-After in seconds or as an HTTP date")
+    func retryAfter() {
+        #expect(OTLPHTTPExporter.parseRetryAfter("3") == .seconds(3))
+        #expect(OTLPHTTPExporter.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT") == .zero)
+        #expect(OTLPHTTPExporter.parseRetryAfter("later") == nil)
+    }
+
+    @Test("the tracer provider uses OTLP by default once registered, and skips a broken one with a warning")
+    func provider() async {
+        let provider = TracerProvider(configuration: TracerProvider.Configuration(environment: [:]).withOTLP())
+        #expect(provider.exporterNames == ["otlp"])
+        await provider.shutdown()
+        let broken = TracerProvider(
+            configuration: TracerProvider.Configuration(environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"]).withOTLP()
+        )
+        #expect(broken.exporterNames.isEmpty)
+    }
+}

@@ -1,0 +1,102 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// An in-process HTTP server standing in for an OpenTelemetry collector: it records every request
+/// and answers from a script (status, headers, body, delay), then 200 by default.
+final class OTLPReceiver: Sendable {
+    struct Request: Sendable {
+        var method: HTTPMethod
+        var uri: String
+        var headers: HTTPHeaders
+        var body: [UInt8]
+    }
+
+    struct Response: Sendable {
+        var status: HTTPResponseStatus = .ok
+        var headers: [(String, String)] = []
+        var body: [UInt8] = []
+        /// Answer after this long; `nil` answers at once. A long delay stands for a hung collector.
+        var delay: TimeAmount? = nil
+    }
+
+    private let channel: any Channel
+    private let state = Mutex<(requests: [Request], script: [Response])>(([], []))
+
+    var port: Int { self.channel.localAddress!.port! }
+    var endpoint: String { "http://127.0.0.1:\(self.port)/v1/traces" }
+    var requests: [Request] { self.state.withLock { $0.requests } }
+
+    /// Queues answers for the next requests.
+    func script(_ responses: Response...) {
+        self.state.withLock { $0.script += responses }
+    }
+
+    fileprivate func record(_ request: Request) -> Response {
+        self.state.withLock { state in
+            state.requests.append(request)
+            return state.script.isEmpty ? Response() : state.script.removeFirst()
+        }
+    }
+
+    private init(channel: any Channel) { self.channel = channel }
+
+    static func start() async throws -> OTLPReceiver {
+        let box = Mutex<OTLPReceiver?>(nil)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(Handler { request in box.withLock { $0! }.record(request) })
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        let receiver = OTLPReceiver(channel: channel)
+        box.withLock { $0 = receiver }
+        return receiver
+    }
+
+    func stop() async {
+        try? await self.channel.close()
+    }
+
+    private final class Handler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+
+        let respond: @Sendable (Request) -> Response
+        private let pending = Mutex<(head: HTTPRequestHead?, body: [UInt8])>((nil, []))
+
+        init(respond: @escaping @Sendable (Request) -> Response) { self.respond = respond }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch self.unwrapInboundIn(data) {
+            case .head(let head):
+                self.pending.withLock { $0 = (head, []) }
+            case .body(let buffer):
+                self.pending.withLock { $0.body += buffer.readableBytesView }
+            case .end:
+                let (head, body) = self.pending.withLock { $0 }
+                guard let head else { return }
+                let response = self.respond(Request(method: head.method, uri: head.uri, headers: head.headers, body: body))
+                let write = { [context] in
+                    var headers = HTTPHeaders(response.headers)
+                    headers.add(name: "Content-Length", value: "\(response.body.count)")
+                    context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+                    if !response.body.isEmpty {
+                        context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
+                    }
+                    context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+                }
+                if let delay = response.delay {
+                    let loopBound = NIOLoopBound(write, eventLoop: context.eventLoop)
+                    context.eventLoop.scheduleTask(in: delay) { loopBound.value() }
+                } else {
+                    write()
+                }
+            }
+        }
+    }
+}
