@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "TracingSDK", targets: ["TracingSDK"]),
         .library(name: "OTLPExporter", targets: ["OTLPExporter"]),
+        .library(name: "KafkaTracing", targets: ["KafkaTracing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -63,6 +64,17 @@ let package = Package(
             ],
             exclude: ["Generated/README.md"]
         ),
+        // The instrumentation: TracedProducer and the traced consumer. It depends on
+        // swift-distributed-tracing and the Kafka client only, never on our SDK.
+        .target(
+            name: "KafkaTracing",
+            dependencies: [
+                "Kafka",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "OTLPExporterTests",
             dependencies: [
@@ -93,6 +105,10 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Kafka",
+                "KafkaTracing",
+                "TracingSDK",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "IntegrationTests"

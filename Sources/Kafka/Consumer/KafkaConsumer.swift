@@ -42,6 +42,19 @@ public final class KafkaConsumer: Service, Sendable {
         KafkaConsumerMessages(core: self.core, storesOffsets: self.configuration.offsetStorage.isAutomatic)
     }
 
+    /// The next messages already fetched (at most `maxCount`), waiting for at least one: for batch
+    /// processing. Offsets are not stored; call ``storeOffset(_:)`` for each processed message.
+    /// - Returns: an empty array once the consumer is closed.
+    public func nextBatch(maxCount: Int) async throws -> [KafkaConsumerMessage] {
+        try await self.core.nextBatch(maxCount: max(maxCount, 1))
+    }
+
+    /// Requests close without waiting: fetching stops and the ``messages`` sequence ends once the
+    /// consumer has committed and left its group.
+    public func requestClose() {
+        self.core.requestClose()
+    }
+
     /// Marks a message as processed: its offset (plus one) will be committed.
     ///
     /// Offsets of partitions that were revoked meanwhile are skipped, since the partition's new

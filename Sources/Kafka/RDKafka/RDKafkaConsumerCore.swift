@@ -112,6 +112,17 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         }
     }
 
+    /// The next messages already fetched, at most `maxCount`; waits for at least one. Empty once
+    /// the consumer is closed.
+    func nextBatch(maxCount: Int) async throws -> [KafkaConsumerMessage] {
+        guard let first = try await self.next() else { return [] }
+        var batch = [first]
+        self.state.withLock { state in
+            while batch.count < maxCount, let message = state.buffer.popFirst() { batch.append(message) }
+        }
+        return batch
+    }
+
     /// Stores `offset + 1` for the message's partition, to be committed by the client.
     /// Offsets of partitions no longer assigned are skipped: their new owner reads them again.
     func storeOffset(topic: String, partition: Int32, offset: Int64) throws(KafkaError) {

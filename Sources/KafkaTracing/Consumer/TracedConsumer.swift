@@ -1,0 +1,269 @@
+import Kafka
+import Logging
+import ServiceLifecycle
+import Tracing
+
+/// Consumes messages with a handler closure that runs inside a CONSUMER span per message.
+///
+/// For each message, a span `process {topic}` is started whose parent is the context found in
+/// the message headers (the last header wins for repeated keys; a missing or invalid context
+/// starts a new trace), and which also links to that context. The handler runs with the span as
+/// its current context, so its own spans are children and a ``TracedProducer`` send inside it
+/// continues the same trace. The span ends when the handler returns.
+///
+/// Delivery is at-least-once: a message's offset is stored (and later committed) only after its
+/// handler succeeded, or after it was dead-lettered. A handler that throws is retried per the
+/// ``FailurePolicy``, then the consumer stops with the error or sends the message to a dead-letter
+/// topic and goes on.
+///
+/// ```swift
+/// let consumer = try TracedConsumer(configuration: .init(bootstrapServers: ["localhost:9092"], groupID: "billing", topics: ["orders"]))
+/// try await consumer.run { message in
+///     try await handle(message)   // spans started here are children of `process orders`
+/// }
+/// ```
+public final class TracedConsumer: Sendable {
+    /// What happens when a handler throws.
+    public struct FailurePolicy: Sendable {
+        enum Final: Sendable {
+            case stop
+            case deadLetter(topic: String, producer: KafkaProducer)
+        }
+
+        /// Attempts after the first one.
+        public var retries: Int
+        /// The wait before the first retry; it doubles for each further retry (at most 30 s).
+        public var backoff: Duration
+        let final: Final
+
+        /// Retries, then stops the consumer with the handler's error (the message is not committed).
+        public static func stop(retries: Int = 0, backoff: Duration = .milliseconds(100)) -> FailurePolicy {
+            FailurePolicy(retries: retries, backoff: backoff, final: .stop)
+        }
+
+        /// Retries, then sends the message to `topic` (original key, value and headers, plus
+        /// `dlq.*` headers saying why and where it came from, and the trace context of the failed
+        /// processing span) and goes on with the next message.
+        public static func deadLetter(
+            topic: String,
+            producer: KafkaProducer,
+            retries: Int = 0,
+            backoff: Duration = .milliseconds(100)
+        ) -> FailurePolicy {
+            FailurePolicy(retries: retries, backoff: backoff, final: .deadLetter(topic: topic, producer: producer))
+        }
+    }
+
+    /// The consumer doing the reading (its offsets are stored by this type).
+    public let consumer: KafkaConsumer
+    public let options: KafkaTracingOptions
+    public let failurePolicy: FailurePolicy
+    let client: ClientAttributes
+    let logger: Logger
+
+    /// Creates a consumer and joins its group. Offsets are stored by the traced handler
+    /// (the configuration's `offsetStorage` is set to manual).
+    public init(
+        configuration: KafkaConsumerConfiguration,
+        options: KafkaTracingOptions = KafkaTracingOptions(),
+        failurePolicy: FailurePolicy = .stop(),
+        logger: Logger = Logger(label: "kafka.consumer")
+    ) throws {
+        var configuration = configuration
+        configuration.offsetStorage = .manual
+        self.consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        self.options = options
+        self.failurePolicy = failurePolicy
+        self.logger = logger
+        self.client = ClientAttributes(
+            bootstrapServers: configuration.bootstrapServers,
+            clientID: configuration.clientID,
+            consumerGroup: configuration.groupID
+        )
+    }
+
+    /// Runs `handler` for each message, one at a time, until the consumer closes (``close()``, or
+    /// a graceful shutdown when run in a ServiceLifecycle service) or the failure policy stops it.
+    /// - Throws: ``TracedConsumerError`` when the policy is ``FailurePolicy/stop(retries:backoff:)``
+    ///   and a message's handler kept failing.
+    public func run(_ handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void) async throws {
+        try await withGracefulShutdownHandler {
+            for try await message in self.consumer.messages {
+                try await self.process([message], topic: message.topic) { try await handler($0[0]) }
+            }
+        } onGracefulShutdown: {
+            self.consumer.requestClose()
+        }
+        await self.consumer.close()
+    }
+
+    /// Runs `handler` for batches of messages already fetched (at most `maxMessages`), each batch
+    /// inside one CONSUMER span with `messaging.batch.message_count` and a link to each message's
+    /// context.
+    public func runBatches(
+        maxMessages: Int = 100,
+        _ handler: @escaping @Sendable ([KafkaConsumerMessage]) async throws -> Void
+    ) async throws {
+        try await withGracefulShutdownHandler {
+            while true {
+                let batch = try await self.consumer.nextBatch(maxCount: maxMessages)
+                guard let first = batch.first else { break }
+                try await self.process(batch, topic: first.topic, handler)
+            }
+        } onGracefulShutdown: {
+            self.consumer.requestClose()
+        }
+        await self.consumer.close()
+    }
+
+    /// Stops fetching, commits what was processed, and leaves the group.
+    public func close() async { await self.consumer.close() }
+
+    // MARK: Processing
+
+    private func process(
+        _ messages: [KafkaConsumerMessage],
+        topic: String,
+        _ handler: @Sendable ([KafkaConsumerMessage]) async throws -> Void
+    ) async throws {
+        let tracer = InstrumentationSystem.tracer
+        let propagates = !self.options.topicsWithoutPropagation.contains(topic)
+        // The producers' contexts, from the headers.
+        let producerContexts: [InstrumentationContext] = messages.map { message in
+            var context = InstrumentationContext.topLevel
+            if propagates { tracer.extract(message.headers, into: &context, using: KafkaHeadersExtractor()) }
+            return context
+        }
+        let single = messages.count == 1 ? messages[0] : nil
+        let parent: InstrumentationContext
+        if let single, let found = producerContexts.first, !found.isEmpty, !self.options.consumerParenting.isLinkOnly {
+            _ = single
+            parent = found
+        } else {
+            parent = .topLevel
+        }
+
+        var attempt = 0
+        while true {
+            let span = tracer.startAnySpan("process \(topic)", context: parent, ofKind: .consumer)
+            if span.isRecording {
+                for context in producerContexts where !context.isEmpty {
+                    span.addLink(SpanLink(context: context, attributes: [:]))
+                }
+                span.updateAttributes { attributes in
+                    self.setAttributes(&attributes, topic: topic, messages: messages)
+                    if attempt > 0 { attributes["messaging.kafka.retry.attempt"] = attempt }
+                }
+            }
+            do {
+                try await InstrumentationContext.withValue(span.context) { try await handler(messages) }
+                span.end()
+                for message in messages { try? self.consumer.storeOffset(message) }
+                return
+            } catch {
+                if span.isRecording {
+                    span.attributes[MessagingAttribute.errorType] = errorType(error)
+                    span.recordError(error)
+                    span.setStatus(SpanStatus(code: .error, message: "\(error)"))
+                }
+                let failedContext = span.context
+                span.end()
+                if error is CancellationError { throw error }
+                if attempt < self.failurePolicy.retries {
+                    attempt += 1
+                    let delay = min(self.failurePolicy.backoff * (1 << min(attempt - 1, 20)), .seconds(30))
+                    self.logger.warning(
+                        "Message handler failed; retrying",
+                        metadata: ["kafka.topic": "\(topic)", "attempt": "\(attempt)", "error": "\(error)"]
+                    )
+                    try await Task.sleep(for: delay)
+                    continue
+                }
+                switch self.failurePolicy.final {
+                case .stop:
+                    self.logger.error("Message handler failed; stopping the consumer", metadata: ["error": "\(error)"])
+                    throw TracedConsumerError(message: messages[0], underlying: error)
+                case .deadLetter(let deadLetterTopic, let producer):
+                    for message in messages {
+                        try await self.deadLetter(message, error: error, failedContext: failedContext, to: deadLetterTopic, producer: producer, tracer: tracer)
+                        try? self.consumer.storeOffset(message)
+                    }
+                    return
+                }
+            }
+        }
+    }
+
+    private func deadLetter(
+        _ message: KafkaConsumerMessage,
+        error: any Error,
+        failedContext: InstrumentationContext,
+        to topic: String,
+        producer: KafkaProducer,
+        tracer: any Tracer
+    ) async throws {
+        var headers = message.headers
+        headers.append(KafkaHeader(key: "dlq.original.topic", value: message.topic))
+        headers.append(KafkaHeader(key: "dlq.original.partition", value: String(message.partition)))
+        headers.append(KafkaHeader(key: "dlq.original.offset", value: String(message.offset)))
+        headers.append(KafkaHeader(key: "dlq.consumer.group", value: self.client.consumerGroup ?? ""))
+        headers.append(KafkaHeader(key: "dlq.error.type", value: errorType(error)))
+        headers.append(KafkaHeader(key: "dlq.error.message", value: String("\(error)".prefix(1024))))
+        // The dead letter carries the failed processing span's context, so its trace continues.
+        tracer.inject(failedContext, into: &headers, using: KafkaHeadersInjector())
+        let deadLetter = KafkaProducerMessage(
+            topic: topic,
+            key: message.key,
+            value: message.value,
+            headers: headers
+        )
+        _ = try await producer.sendAndWait(deadLetter)
+        self.logger.warning(
+            "Message sent to the dead-letter topic",
+            metadata: ["kafka.topic": "\(message.topic)", "kafka.deadLetterTopic": "\(topic)", "error": "\(error)"]
+        )
+    }
+
+    private func setAttributes(_ attributes: inout SpanAttributes, topic: String, messages: [KafkaConsumerMessage]) {
+        attributes[MessagingAttribute.system] = "kafka"
+        attributes[MessagingAttribute.operationName] = "process"
+        attributes[MessagingAttribute.operationType] = "process"
+        attributes[MessagingAttribute.destinationName] = topic
+        self.client.apply(to: &attributes)
+        if self.options.emitsLegacyAttributes {
+            attributes[MessagingAttribute.legacyDestination] = topic
+            attributes[MessagingAttribute.legacyOperation] = "process"
+        }
+        guard messages.count == 1 else {
+            attributes[MessagingAttribute.batchCount] = messages.count
+            return
+        }
+        let message = messages[0]
+        attributes[MessagingAttribute.partitionID] = String(message.partition)
+        attributes[MessagingAttribute.offset] = Int(message.offset)
+        if let key = message.keyString { attributes[MessagingAttribute.messageKey] = key }
+        if message.isTombstone { attributes[MessagingAttribute.tombstone] = true }
+        if self.options.recordsBodySize { attributes[MessagingAttribute.bodySize] = message.value?.count ?? 0 }
+        for name in self.options.capturedHeaders {
+            if let value = message.headers.last(where: { $0.key == name })?.stringValue {
+                attributes[MessagingAttribute.headerPrefix + name] = value
+            }
+        }
+        if self.options.emitsLegacyAttributes {
+            attributes[MessagingAttribute.legacyPartition] = Int(message.partition)
+            attributes[MessagingAttribute.legacyOffset] = Int(message.offset)
+        }
+    }
+}
+
+/// A message whose handler kept failing, with the handler's error.
+public struct TracedConsumerError: Error, CustomStringConvertible {
+    /// The message that could not be processed.
+    public var message: KafkaConsumerMessage
+    /// What the handler threw the last time.
+    public var underlying: any Error
+
+    public var description: String {
+        "processing \(self.message) failed: \(self.underlying)"
+    }
+}
