@@ -331,3 +331,54 @@ struct OTLPConfigurationTests {
         #expect(broken.exporterNames.isEmpty)
     }
 }
+
+@Suite("OTLP protobuf writer")
+struct OTLPProtobufWriterTests {
+    @Test("writes exactly what the generated swift-protobuf types encode, edge values included")
+    func matchesGeneratedTypes() throws {
+        var edge = sampleSpan(name: String(repeating: "long name ", count: 40))
+        edge.attributes.set("empty", value: .string(""))
+        edge.attributes.set("false", value: .bool(false))
+        edge.attributes.set("zero", value: .int64(0))
+        edge.attributes.set("negative", value: .int32(-1))
+        edge.attributes.set("zero-double", value: .double(0))
+        edge.attributes.set("empty-array", value: .stringArray([]))
+        edge.attributes.set("ints32", value: .int32Array([-5, 7]))
+        var plain = sampleSpan(service: "other", status: nil)
+        plain.parentSpanID = nil
+        plain.links = []
+        plain.events = []
+        plain.droppedAttributeCount = 0
+        plain.spanContext.traceState = TraceState()
+        var batch = [edge, plain]
+        for index in 0..<300 {
+            var span = sampleSpan(service: index % 2 == 0 ? "orders" : "payments", name: "s\(index)")
+            span.instrumentationScope = InstrumentationScope(name: index % 3 == 0 ? "a" : "b")
+            batch.append(span)
+        }
+        let written = try ExportRequest(serializedBytes: OTLPProtobufWriter.request(OTLPEncoding.group(batch)))
+        let reference = OTLPEncoding.request(batch)
+        // Attribute order is free in OTLP; compare with attributes sorted by key.
+        #expect(sortedAttributes(written) == sortedAttributes(reference))
+        #expect(written.resourceSpans.flatMap(\.scopeSpans).flatMap(\.spans).count == 302)
+    }
+
+    func sortedAttributes(_ request: ExportRequest) -> ExportRequest {
+        var request = request
+        for r in request.resourceSpans.indices {
+            request.resourceSpans[r].resource.attributes.sort { $0.key < $1.key }
+            for s in request.resourceSpans[r].scopeSpans.indices {
+                for p in request.resourceSpans[r].scopeSpans[s].spans.indices {
+                    request.resourceSpans[r].scopeSpans[s].spans[p].attributes.sort { $0.key < $1.key }
+                    for e in request.resourceSpans[r].scopeSpans[s].spans[p].events.indices {
+                        request.resourceSpans[r].scopeSpans[s].spans[p].events[e].attributes.sort { $0.key < $1.key }
+                    }
+                    for l in request.resourceSpans[r].scopeSpans[s].spans[p].links.indices {
+                        request.resourceSpans[r].scopeSpans[s].spans[p].links[l].attributes.sort { $0.key < $1.key }
+                    }
+                }
+            }
+        }
+        return request
+    }
+}

@@ -8,27 +8,33 @@ import TracingSDK
 enum OTLPEncoding {
     typealias Request = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
 
-    static func request(_ spans: [FinishedSpan]) -> Request {
-        // Group preserving first-seen order: resources, then scopes within each resource.
-        var resourceOrder: [Resource] = []
-        var scopesByResource: [[(InstrumentationScope, [FinishedSpan])]] = []
+    /// Spans grouped by resource, then by instrumentation scope, in first-seen order.
+    static func group(_ spans: [FinishedSpan]) -> [(Resource, [(InstrumentationScope, [FinishedSpan])])] {
+        var groups: [(Resource, [(InstrumentationScope, [FinishedSpan])])] = []
         for span in spans {
             let resourceIndex: Int
-            if let index = resourceOrder.firstIndex(of: span.resource) {
+            // Spans of one tracer share their resource: check the last one first.
+            if let last = groups.indices.last, groups[last].0 == span.resource {
+                resourceIndex = last
+            } else if let index = groups.firstIndex(where: { $0.0 == span.resource }) {
                 resourceIndex = index
             } else {
-                resourceOrder.append(span.resource)
-                scopesByResource.append([])
-                resourceIndex = resourceOrder.count - 1
+                groups.append((span.resource, []))
+                resourceIndex = groups.count - 1
             }
-            if let scopeIndex = scopesByResource[resourceIndex].firstIndex(where: { $0.0 == span.instrumentationScope }) {
-                scopesByResource[resourceIndex][scopeIndex].1.append(span)
+            if let scopeIndex = groups[resourceIndex].1.firstIndex(where: { $0.0 == span.instrumentationScope }) {
+                groups[resourceIndex].1[scopeIndex].1.append(span)
             } else {
-                scopesByResource[resourceIndex].append((span.instrumentationScope, [span]))
+                groups[resourceIndex].1.append((span.instrumentationScope, [span]))
             }
         }
+        return groups
+    }
+
+    /// The request as swift-protobuf values (used for OTLP/JSON).
+    static func request(_ spans: [FinishedSpan]) -> Request {
         var request = Request()
-        request.resourceSpans = zip(resourceOrder, scopesByResource).map { resource, scopes in
+        request.resourceSpans = self.group(spans).map { resource, scopes in
             var resourceSpans = Opentelemetry_Proto_Trace_V1_ResourceSpans()
             resourceSpans.resource.attributes = self.keyValues(resource.attributes)
             resourceSpans.scopeSpans = scopes.map { scope, spans in
@@ -121,8 +127,6 @@ enum OTLPEncoding {
             keyValue.value = self.anyValue(value)
             result.append(keyValue)
         }
-        // Dictionary order is random; sorted keys make requests reproducible.
-        result.sort { $0.key < $1.key }
         return result
     }
 

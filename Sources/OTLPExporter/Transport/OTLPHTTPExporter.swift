@@ -109,11 +109,10 @@ public final class OTLPHTTPExporter: SpanExporter {
     }
 
     func encode(_ batch: [FinishedSpan]) throws -> ByteBuffer {
-        let request = OTLPEncoding.request(batch)
         let bytes: [UInt8] =
             self.settings.wireProtocol == .httpJSON
-            ? Array(try OTLPJSONEncoding.encode(request))
-            : try request.serializedBytes()
+            ? Array(try OTLPJSONEncoding.encode(OTLPEncoding.request(batch)))
+            : OTLPProtobufWriter.request(OTLPEncoding.group(batch))
         var buffer = ByteBuffer(bytes: bytes)
         if self.settings.compression == .gzip {
             buffer = try buffer.compress(with: .gzip(), allocator: ByteBufferAllocator())

@@ -8,9 +8,20 @@ import Tracing
 /// The entity that produces telemetry: a service, on a host, in a process. Every span of a tracer
 /// carries its tracer's resource.
 public struct Resource: Sendable, Equatable {
-    public var attributes: SpanAttributes
+    public var attributes: SpanAttributes {
+        didSet { self.identity = Identity() }
+    }
+    /// Shared by copies of an unchanged resource, so that exporters grouping thousands of spans
+    /// by resource compare one pointer instead of every attribute.
+    private var identity = Identity()
+
+    private final class Identity: Sendable {}
 
     public init(attributes: SpanAttributes = [:]) { self.attributes = attributes }
+
+    public static func == (lhs: Resource, rhs: Resource) -> Bool {
+        lhs.identity === rhs.identity || lhs.attributes == rhs.attributes
+    }
 
     /// `service.name`.
     public var serviceName: String? {
