@@ -1,7 +1,7 @@
 # The two commands of this project: `make test` (every test) and, later, `make demo`.
 SWIFT ?= swift
 
-.PHONY: test deps build
+.PHONY: test deps build bench
 
 ## Install what is missing (librdkafka-dev), then run every test: unit and integration.
 test: deps
@@ -13,3 +13,7 @@ deps:
 
 build: deps
 	$(SWIFT) build
+
+## Run the benchmarks (a separate package under Benchmarks/).
+bench: deps
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark

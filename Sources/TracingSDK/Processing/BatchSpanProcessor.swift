@@ -5,9 +5,9 @@ import Synchronization
 /// Queues ended sampled spans and exports them in batches, off the caller's path.
 ///
 /// The queue is bounded: when it is full the newest span is dropped and counted, and the caller is
-/// never blocked. A batch goes when ``Configuration/maxExportBatchSize`` spans are queued or every
-/// ``Configuration/scheduleDelay``, whichever comes first; each export is limited to
-/// ``Configuration/exportTimeout``.
+/// never blocked. Export starts when ``Configuration/maxExportBatchSize`` spans are queued or every
+/// ``Configuration/scheduleDelay``, whichever comes first; what is queued then goes out in batches
+/// of at most ``Configuration/maxExportBatchSize``, each limited to ``Configuration/exportTimeout``.
 ///
 /// The processor runs its export loop from the moment it is created. It is also a ServiceLifecycle
 /// `Service`: in a `ServiceGroup`, ``run()`` waits for graceful shutdown and then exports what is
@@ -41,6 +41,9 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
 
     private struct State {
         var queue: [FinishedSpan]
+        /// An empty array with the queue's capacity, swapped in when the loop takes the queue, so
+        /// the lock is held for O(1) and nothing is allocated.
+        var spare: [FinishedSpan]
         var wakeUp: CheckedContinuation<Void, Never>?
         var flushRequests: [CheckedContinuation<Void, Never>] = []
         var isShutdown = false
@@ -65,7 +68,9 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         self.logger = logger
         var queue: [FinishedSpan] = []
         queue.reserveCapacity(configuration.maxQueueSize)
-        self.state = Mutex(State(queue: queue))
+        var spare: [FinishedSpan] = []
+        spare.reserveCapacity(configuration.maxQueueSize)
+        self.state = Mutex(State(queue: queue, spare: spare))
         Task { await self.exportLoop() }
     }
 
@@ -135,19 +140,23 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         while true {
             // Wait for a full batch, a flush, shutdown, or the schedule delay.
             await self.waitForWork()
-            let (batches, flushers, isShutdown) = self.state.withLock { state in
-                let full = state.flushRequests.isEmpty && !state.isShutdown
-                let count = full ? min(state.queue.count, self.configuration.maxExportBatchSize) : state.queue.count
-                let spans = Array(state.queue.prefix(count))
-                state.queue.removeFirst(count)
+            // Take everything queued; it goes out in batches of at most maxExportBatchSize.
+            var (batches, flushers, isShutdown) = self.state.withLock { state in
+                var taken: [FinishedSpan] = []
+                swap(&taken, &state.spare)  // the spare buffer, now uniquely held
+                swap(&taken, &state.queue)  // the queue takes it; we take the queued spans
                 defer { state.flushRequests = [] }
-                return (spans, state.flushRequests, state.isShutdown)
+                return (taken, state.flushRequests, state.isShutdown)
             }
             var start = 0
             while start < batches.count {
                 let end = min(start + self.configuration.maxExportBatchSize, batches.count)
                 await self.export(Array(batches[start..<end]))
                 start = end
+            }
+            batches.removeAll(keepingCapacity: true)
+            self.state.withLock { state in
+                if state.spare.capacity < batches.capacity { state.spare = batches }
             }
             if !flushers.isEmpty {
                 try? await self.exporter.forceFlush()

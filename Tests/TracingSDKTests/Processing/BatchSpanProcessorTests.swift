@@ -19,9 +19,9 @@ struct BatchSpanProcessorTests {
         let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
         let tracer = self.tracer(processor)
         for index in 0..<25 { tracer.startSpan("s\(index)").end() }
-        // Two full batches go on their own; the schedule (60 s) is not what sends them.
+        // A full batch starts the export on its own; the schedule (60 s) is not what sends it.
         for _ in 0..<200 where exporter.spans.count < 20 { try? await Task.sleep(for: .milliseconds(10)) }
-        #expect(exporter.spans.count == 20)
+        #expect(exporter.spans.count >= 20)
         await processor.forceFlush()
         #expect(exporter.spans.map(\.name) == (0..<25).map { "s\($0)" })
         #expect(processor.statistics == .init(exported: 25, droppedQueueFull: 0, failedExport: 0, queued: 0))
