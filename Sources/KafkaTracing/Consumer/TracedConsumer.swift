@@ -134,14 +134,10 @@ public final class TracedConsumer: Sendable {
             if propagates { tracer.extract(message.headers, into: &context, using: KafkaHeadersExtractor()) }
             return context
         }
-        let single = messages.count == 1 ? messages[0] : nil
-        let parent: InstrumentationContext
-        if let single, let found = producerContexts.first, !found.isEmpty, !self.options.consumerParenting.isLinkOnly {
-            _ = single
-            parent = found
-        } else {
-            parent = .topLevel
-        }
+        // One message continues its producer's trace (unless link-only); a batch, or a message
+        // without a context, starts a new one. Either way the producers' contexts are linked.
+        let continues = messages.count == 1 && !producerContexts[0].isEmpty && !self.options.consumerParenting.isLinkOnly
+        let parent = continues ? producerContexts[0] : InstrumentationContext.topLevel
 
         var attempt = 0
         while true {
