@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "TracingSDK", targets: ["TracingSDK"]),
         .library(name: "OTLPExporter", targets: ["OTLPExporter"]),
         .library(name: "KafkaTracing", targets: ["KafkaTracing"]),
+        .executable(name: "kafka-tracing-demo", targets: ["kafka-tracing-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         // Tests only: HTTP header fields, to show propagation into what HTTP frameworks use.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
@@ -73,6 +75,19 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The demo: the order pipeline on the embedded broker, traced end to end.
+        .executableTarget(
+            name: "kafka-tracing-demo",
+            dependencies: [
+                "Kafka",
+                "KafkaTracing",
+                "TracingSDK",
+                "OTLPExporter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -69,12 +69,13 @@ public final class ConsoleSpanExporter: SpanExporter {
         max: Int,
         all: Bool
     ) -> [[FinishedSpan]] {
-        var ready: [(ContinuousClock.Instant, [FinishedSpan])] = []
+        var ready: [(UInt64, [FinishedSpan])] = []
         for (traceID, trace) in pending
         where all || (trace.rootEnded && now - trace.lastActivity >= quietPeriod) || pending.count - ready.count > max {
-            ready.append((trace.lastActivity, trace.spans))
+            ready.append((trace.spans.map(\.startNanosecondsSinceEpoch).min() ?? 0, trace.spans))
             pending[traceID] = nil
         }
+        // Traces printed together appear in the order they started.
         return ready.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
