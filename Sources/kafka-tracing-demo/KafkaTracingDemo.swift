@@ -7,7 +7,7 @@ struct KafkaTracingDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka-tracing-demo",
         abstract: "Traced Kafka producers and consumers, on an embedded broker or a real cluster.",
-        subcommands: [Pipeline.self],
+        subcommands: [Pipeline.self, Produce.self, Consume.self, Relay.self, Broker.self],
         defaultSubcommand: Pipeline.self
     )
 }

@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import Kafka
+import KafkaTracing
+import Logging
+import OTLPExporter
+import Tracing
+import TracingSDK
+
+/// What the produce, consume and relay commands share: where Kafka is, and how traces leave.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS, else localhost:9092).")
+    var bootstrapServers: String?
+
+    @Option(help: "OTLP/HTTP endpoint, such as http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; traces are printed either way).")
+    var otlpEndpoint: String?
+
+    @Option(help: "service.name of this tool's spans (default: OTEL_SERVICE_NAME, else the command's name).")
+    var serviceName: String?
+
+    var servers: [String] {
+        let value = self.bootstrapServers ?? ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"] ?? "localhost:9092"
+        return value.split(separator: ",").map { String($0) }
+    }
+
+    /// A tracer provider printing traces, and exporting them over OTLP when an endpoint is set.
+    func makeProvider(defaultServiceName: String, logger: Logger) throws -> TracerProvider {
+        let environment = ProcessInfo.processInfo.environment
+        var exporters: [any SpanExporter] = [ConsoleSpanExporter(quietPeriod: .seconds(30))]
+        if let endpoint = self.otlpEndpoint ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] {
+            exporters.append(try OTLPHTTPExporter(configuration: .init(endpoint: endpointURL(endpoint)), logger: logger))
+        }
+        return TracerProvider(
+            configuration: .init(
+                serviceName: self.serviceName ?? environment["OTEL_SERVICE_NAME"] ?? defaultServiceName,
+                exporters: exporters
+            ),
+            logger: logger
+        )
+    }
+}
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "kafka-tracing-demo")
+    logger.logLevel = .warning
+    return logger
+}
+
+struct Produce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send messages, each under its own root span, with the pipelined (non-waiting) send."
+    )
+
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Topic to send to.") var topic: String
+    @Option(help: "How many messages.") var count: Int = 10
+    @Option(help: "Value size in bytes.") var size: Int = 100
+    @Option(help: "Message key (default: none).") var key: String?
+
+    func validate() throws {
+        guard self.count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard self.size >= 0 else { throw ValidationError("--size must be 0 or more") }
+    }
+
+    func run() async throws {
+        let logger = quietLogger()
+        let provider = try self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-produce", logger: logger)
+        let producer = try TracedProducer(configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo"), logger: logger)
+        let value = [UInt8](repeating: UInt8(ascii: "x"), count: self.size)
+        let start = ContinuousClock.now
+        try await withTracer(provider.tracer) {
+            for index in 0..<self.count {
+                try await withSpan("produce \(index)") { _ in
+                    try await producer.send(KafkaProducerMessage(topic: self.topic, key: self.key, value: value))
+                }
+                if self.count >= 100_000, index > 0, index % 100_000 == 0 {
+                    FileHandle.standardError.write("… \(index) messages enqueued\n".data(using: .utf8)!)
+                }
+            }
+        }
+        await producer.close()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        await provider.shutdown()
+        let statistics = producer.statistics
+        print("Sent \(statistics.delivered) of \(self.count) messages to \(self.topic) (\(statistics.failed) failed) in \(String(format: "%.2f", seconds)) s: \(Int(Double(self.count) / seconds)) messages/s")
+        if statistics.failed > 0 { throw ExitCode.failure }
+    }
+}
+
+struct Consume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Read messages with a traced handler; exit after --count.")
+
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Topic to read.") var topic: String
+    @Option(help: "Consumer group.") var group: String
+    @Option(help: "How many messages to read before exiting.") var count: Int = 10
+    @Option(help: "Where a new group starts: earliest or latest.") var offsetReset: String = "earliest"
+
+    func validate() throws {
+        guard self.count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard ["earliest", "latest"].contains(self.offsetReset) else {
+            throw ValidationError("--offset-reset must be earliest or latest, not \(self.offsetReset)")
+        }
+    }
+
+    func run() async throws {
+        let logger = quietLogger()
+        let provider = try self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-consume", logger: logger)
+        let consumer = try TracedConsumer(
+            configuration: .init(
+                bootstrapServers: self.client.servers,
+                groupID: self.group,
+                topics: [self.topic],
+                clientID: "kafka-tracing-demo",
+                autoOffsetReset: self.offsetReset == "latest" ? .latest : .earliest
+            ),
+            logger: logger
+        )
+        let seen = Counter()
+        let target = self.count
+        try await withTracer(provider.tracer) {
+            try await consumer.run { message in
+                print("\(message.topic)[\(message.partition)]@\(message.offset) key=\(message.keyString ?? "-") \(message.value?.count ?? 0) bytes")
+                seen.increment()
+                if seen.value >= target { consumer.consumer.requestClose() }
+            }
+        }
+        await provider.shutdown()
+    }
+}
+
+struct Relay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A traced hop: consume --from and re-produce each message (key, value, non-trace headers) to --to."
+    )
+
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Topic to read.") var from: String
+    @Option(help: "Topic to write.") var to: String
+    @Option(help: "Consumer group.") var group: String
+    @Option(help: "Stop after this many messages (default: run until interrupted).") var count: Int?
+
+    func run() async throws {
+        let logger = quietLogger()
+        let provider = try self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-relay", logger: logger)
+        let producer = try TracedProducer(configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo"), logger: logger)
+        let consumer = try TracedConsumer(
+            configuration: .init(bootstrapServers: self.client.servers, groupID: self.group, topics: [self.from], clientID: "kafka-tracing-demo", autoOffsetReset: .earliest),
+            logger: logger
+        )
+        let relayed = Counter()
+        let limit = self.count
+        let destination = self.to
+        try await withTracer(provider.tracer) {
+            try await consumer.run { message in
+                // The new message's trace headers come from this processing span, so the trace continues.
+                _ = try await producer.sendAndWait(
+                    KafkaProducerMessage(
+                        topic: destination,
+                        key: message.key,
+                        value: message.value,
+                        headers: message.headers.filter { !["traceparent", "tracestate", "baggage"].contains($0.key) }
+                    )
+                )
+                relayed.increment()
+                if let limit, relayed.value >= limit { consumer.consumer.requestClose() }
+            }
+        }
+        await producer.close()
+        await provider.shutdown()
+        print("Relayed \(relayed.value) messages from \(self.from) to \(self.to).")
+    }
+}
+
+struct Broker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an embedded Kafka broker as its own process (for the other commands and benchmarks); stop it with Ctrl-C."
+    )
+
+    @Option(help: "Topics to create, comma-separated.") var topics: String = ""
+    @Option(help: "Partitions per topic.") var partitions: Int = 4
+    @Option(help: "Stop by itself after this many seconds (default: run until interrupted).") var seconds: Int?
+
+    func run() async throws {
+        let broker = try EmbeddedKafkaBroker(brokers: 1, logger: quietLogger())
+        for topic in self.topics.split(separator: ",") where !topic.isEmpty {
+            try broker.createTopic(String(topic), partitions: self.partitions)
+        }
+        FileHandle.standardOutput.write((broker.bootstrapServers + "\n").data(using: .utf8)!)
+        let deadline = self.seconds.map { ContinuousClock.now + .seconds($0) }
+        while deadline.map({ ContinuousClock.now < $0 }) ?? true {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        broker.shutdown()
+    }
+}
