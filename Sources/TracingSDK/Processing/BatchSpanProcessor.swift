@@ -47,6 +47,8 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         var wakeUp: CheckedContinuation<Void, Never>?
         var flushRequests: [CheckedContinuation<Void, Never>] = []
         var isShutdown = false
+        /// When shutdown must be over: one export timeout after it was requested.
+        var shutdownDeadline: ContinuousClock.Instant?
         var loopEnded = false
         var loopEndWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -114,6 +116,9 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     public func shutdown() async {
         let wakeUp = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.isShutdown = true
+            if state.shutdownDeadline == nil {
+                state.shutdownDeadline = ContinuousClock.now + self.configuration.exportTimeout
+            }
             defer { state.wakeUp = nil }
             return state.wakeUp
         }
@@ -129,6 +134,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     }
 
     /// Waits for graceful shutdown (or cancellation), then exports what is left and stops.
+    /// Shutdown takes at most about one ``Configuration/exportTimeout``, whatever the exporter does.
     public func run() async throws {
         try? await gracefulShutdown()
         await self.shutdown()
@@ -148,10 +154,21 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
                 defer { state.flushRequests = [] }
                 return (taken, state.flushRequests, state.isShutdown)
             }
+            // Once shutdown is requested, everything left shares one export timeout; what does not
+            // fit is dropped.
             var start = 0
             while start < batches.count {
                 let end = min(start + self.configuration.maxExportBatchSize, batches.count)
-                await self.export(Array(batches[start..<end]))
+                let deadline = self.state.withLock { $0.shutdownDeadline }
+                if let deadline, ContinuousClock.now >= deadline {
+                    self.failed.add(batches.count - start, ordering: .relaxed)
+                    self.logger.warning(
+                        "Shutdown timed out; spans not exported were dropped",
+                        metadata: ["spans": "\(batches.count - start)"]
+                    )
+                    break
+                }
+                await self.export(Array(batches[start..<end]), deadline: deadline)
                 start = end
             }
             batches.removeAll(keepingCapacity: true)
@@ -206,9 +223,10 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         }
     }
 
-    private func export(_ batch: [FinishedSpan]) async {
+    private func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant?) async {
         guard !batch.isEmpty else { return }
-        let timeout = self.configuration.exportTimeout
+        let timeout = deadline.map { min(self.configuration.exportTimeout, $0 - ContinuousClock.now) }
+            ?? self.configuration.exportTimeout
         let succeeded = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
                 do {

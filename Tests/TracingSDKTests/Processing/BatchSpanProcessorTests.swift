@@ -71,6 +71,25 @@ struct BatchSpanProcessorTests {
         #expect(processor.statistics.failedExport == 3)
     }
 
+    @Test("shutdown ends within one export timeout even when many batches wait for a hung exporter")
+    func shutdownDeadline() async {
+        var configuration = BatchSpanProcessor.Configuration()
+        configuration.maxQueueSize = 2_000
+        configuration.maxExportBatchSize = 100
+        configuration.scheduleDelay = .seconds(60)
+        configuration.exportTimeout = .milliseconds(300)
+        let processor = BatchSpanProcessor(exporter: HangingExporter(), configuration: configuration)
+        let tracer = self.tracer(processor)
+        for index in 0..<2_000 { tracer.startSpan("s\(index)").end() }
+        let start = ContinuousClock.now
+        await processor.shutdown()
+        // One batch may be in flight when shutdown starts (≤ 300 ms), then the shared 300 ms budget.
+        #expect(ContinuousClock.now - start < .seconds(2))
+        let statistics = processor.statistics
+        #expect(statistics.exported == 0)
+        #expect(statistics.failedExport + statistics.droppedQueueFull == 2_000)
+    }
+
     @Test("unsampled spans are not exported")
     func unsampledIgnored() async {
         let exporter = InMemorySpanExporter()
