@@ -1,6 +1,7 @@
 import CompressNIO
 import Foundation
 import NIOCore
+import NIOSSL
 import SwiftProtobuf
 import Testing
 import Tracing
@@ -128,6 +129,34 @@ struct OTLPExporterTests {
         #expect(request.resourceSpans[1].scopeSpans[0].spans[0].status.code == .ok)
         #expect(exporter.statistics == .init(exportedSpans: 3, failedSpans: 0, rejectedSpans: 0, retries: 0))
         await exporter.shutdown()
+    }
+
+    @Test("https with a custom CA certificate; an unknown CA is refused")
+    func tls() async throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let server = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(fixtures.appendingPathComponent("server.pem").path).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: fixtures.appendingPathComponent("server-key.pem").path, format: .pem))
+        )
+        let receiver = try await OTLPReceiver.start(tls: try NIOSSLContext(configuration: server))
+        defer { Task { await receiver.stop() } }
+        #expect(receiver.endpoint.hasPrefix("https://"))
+
+        let trusting = try exporter(receiver) { $0.certificateFile = fixtures.appendingPathComponent("ca.pem").path }
+        try await trusting.export([sampleSpan()])
+        #expect(receiver.requests.count == 1)
+        #expect(try decodeRequest(receiver.requests[0]).resourceSpans.count == 1)
+        await trusting.shutdown()
+
+        // Without the CA, the certificate is not trusted: the export fails and nothing arrives.
+        let untrusting = try exporter(receiver) { $0.timeout = .seconds(2) }
+        await #expect(throws: (any Error).self) { try await untrusting.export([sampleSpan()]) }
+        #expect(receiver.requests.count == 1)
+        await untrusting.shutdown()
+
+        #expect(throws: OTLPExporterError.self) {
+            _ = try OTLPHTTPExporter(configuration: .init(endpoint: receiver.endpoint, certificateFile: "/no/such/ca.pem", environment: [:]))
+        }
     }
 
     @Test("gzip compresses the body and says so")

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// An in-process HTTP server standing in for an OpenTelemetry collector: it records every request
@@ -25,7 +26,8 @@ final class OTLPReceiver: Sendable {
     private let state = Mutex<(requests: [Request], script: [Response])>(([], []))
 
     var port: Int { self.channel.localAddress!.port! }
-    var endpoint: String { "http://127.0.0.1:\(self.port)/v1/traces" }
+    private let scheme: String
+    var endpoint: String { "\(self.scheme)://127.0.0.1:\(self.port)/v1/traces" }
     var requests: [Request] { self.state.withLock { $0.requests } }
 
     /// Queues answers for the next requests.
@@ -40,20 +42,31 @@ final class OTLPReceiver: Sendable {
         }
     }
 
-    private init(channel: any Channel) { self.channel = channel }
+    private init(channel: any Channel, scheme: String) {
+        self.channel = channel
+        self.scheme = scheme
+    }
 
-    static func start() async throws -> OTLPReceiver {
+    /// - Parameter tls: serve https with this context instead of plain http.
+    static func start(tls: NIOSSLContext? = nil) async throws -> OTLPReceiver {
         let box = Mutex<OTLPReceiver?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                if let tls {
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
+                return channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(Handler { request in box.withLock { $0! }.record(request) })
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
             .get()
-        let receiver = OTLPReceiver(channel: channel)
+        let receiver = OTLPReceiver(channel: channel, scheme: tls == nil ? "http" : "https")
         box.withLock { $0 = receiver }
         return receiver
     }
