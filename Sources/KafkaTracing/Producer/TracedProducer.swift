@@ -43,12 +43,12 @@ public final class TracedProducer: Service, Sendable {
     /// Enqueues a message under a PRODUCER span and returns without waiting for the broker; the
     /// span ends at the delivery report.
     /// - Throws: as ``KafkaProducer/send(_:)``; the span then ends with the error.
-    public func send<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws {
+    nonisolated(nonsending) public func send<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws {
         try await self.send(message, onDelivery: nil)
     }
 
     /// Enqueues a message under a PRODUCER span; `onDelivery` gets its outcome after the span ended.
-    public func send<Key, Value>(
+    nonisolated(nonsending) public func send<Key, Value>(
         _ message: KafkaProducerMessage<Key, Value>,
         onDelivery: (@Sendable (KafkaProducer.DeliveryResult) -> Void)?
     ) async throws {
@@ -72,7 +72,7 @@ public final class TracedProducer: Service, Sendable {
     }
 
     /// Sends a message under a PRODUCER span and waits for the broker's answer.
-    public func sendAndWait<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws -> KafkaDeliveryReport {
+    nonisolated(nonsending) public func sendAndWait<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws -> KafkaDeliveryReport {
         var message = message
         let span = self.startSpan(for: &message)
         do {
