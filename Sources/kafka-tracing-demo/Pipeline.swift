@@ -52,12 +52,7 @@ struct Pipeline: AsyncParsableCommand {
 
         // Tracing: one provider, one tracer per service.
         let endpoint = self.otlpEndpoint ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
-        // Messages reach consumers after the producing request ended; print whole traces at the end.
-        let console = ConsoleSpanExporter(quietPeriod: .seconds(30))
-        var exporters: [any SpanExporter] = [console]
-        if let endpoint {
-            exporters.append(try OTLPHTTPExporter(configuration: .init(endpoint: endpointURL(endpoint)), logger: logger))
-        }
+        let exporters = try demoExporters(otlpEndpoint: endpoint, logger: logger)
         var batch = BatchSpanProcessor.Configuration()
         batch.scheduleDelay = .milliseconds(200)
         let provider = TracerProvider(
@@ -156,10 +151,16 @@ struct PaymentDeclined: Error, CustomStringConvertible {
     var description: String { "card declined for \(self.order)" }
 }
 
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL; the traces path is added unless present.
-func endpointURL(_ base: String) -> String {
-    if base.hasSuffix("/v1/traces") { return base }
-    return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/traces"
+/// The console tree printer, plus OTLP when an endpoint (a base URL such as
+/// `http://localhost:4318`, as in `OTEL_EXPORTER_OTLP_ENDPOINT`) is given.
+func demoExporters(otlpEndpoint: String?, logger: Logger) throws -> [any SpanExporter] {
+    // Messages reach consumers after the producing request ended; print whole traces at the end.
+    var exporters: [any SpanExporter] = [ConsoleSpanExporter(quietPeriod: .seconds(30))]
+    if let base = otlpEndpoint {
+        let url = base.hasSuffix("/v1/traces") ? base : (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/traces"
+        exporters.append(try OTLPHTTPExporter(configuration: .init(endpoint: url), logger: logger))
+    }
+    return exporters
 }
 
 /// A count shared between the consumer tasks and the main task.

@@ -26,10 +26,7 @@ struct ClientOptions: ParsableArguments {
     /// A tracer provider printing traces, and exporting them over OTLP when an endpoint is set.
     func makeProvider(defaultServiceName: String, logger: Logger) throws -> TracerProvider {
         let environment = ProcessInfo.processInfo.environment
-        var exporters: [any SpanExporter] = [ConsoleSpanExporter(quietPeriod: .seconds(30))]
-        if let endpoint = self.otlpEndpoint ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] {
-            exporters.append(try OTLPHTTPExporter(configuration: .init(endpoint: endpointURL(endpoint)), logger: logger))
-        }
+        let exporters = try demoExporters(otlpEndpoint: self.otlpEndpoint ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"], logger: logger)
         return TracerProvider(
             configuration: .init(
                 serviceName: self.serviceName ?? environment["OTEL_SERVICE_NAME"] ?? defaultServiceName,

@@ -159,15 +159,26 @@ public final class RandomIDGenerator: IDGenerator {
 
 // MARK: Hex helpers
 
-private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
+/// 16 lowercase hex digits.
 @inline(__always)
 func hex(_ value: UInt64) -> String {
     String(unsafeUninitializedCapacity: 16) { buffer in
-        for index in 0..<16 {
-            buffer[index] = hexDigits[Int((value >> UInt64(60 - index * 4)) & 0xF)]
-        }
+        writeHex(value, into: buffer, at: 0)
         return 16
+    }
+}
+
+/// The lowercase hex digit of a nibble.
+@inline(__always)
+func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+}
+
+/// Writes `value` as 16 lowercase hex digits at `offset`.
+@inline(__always)
+func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+    for index in 0..<16 {
+        buffer[offset + index] = hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(60 - index * 4)) & 0xF)
     }
 }
 

@@ -191,20 +191,18 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Shutdown, a flush, or a full batch: the loop has something to do now.
+    private func hasWork(_ state: State) -> Bool {
+        state.isShutdown || !state.flushRequests.isEmpty || state.queue.count >= self.configuration.maxExportBatchSize
+    }
+
     private func waitForWork() async {
-        let ready = self.state.withLock { state in
-            state.isShutdown || !state.flushRequests.isEmpty || state.queue.count >= self.configuration.maxExportBatchSize
-        }
-        if ready { return }
+        if self.state.withLock({ self.hasWork($0) }) { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = self.state.withLock { state in
-                        if state.isShutdown || !state.flushRequests.isEmpty
-                            || state.queue.count >= self.configuration.maxExportBatchSize
-                        {
-                            return true
-                        }
+                        if self.hasWork(state) { return true }
                         state.wakeUp = continuation
                         return false
                     }

@@ -78,16 +78,4 @@ public enum TraceParent {
             return Self.length
         }
     }
-
-    @inline(__always)
-    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
-        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-    }
-
-    @inline(__always)
-    private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
-        for index in 0..<16 {
-            buffer[offset + index] = hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(60 - index * 4)) & 0xF)
-        }
-    }
 }
