@@ -66,28 +66,12 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
 
     /// The next buffered message; waits for one. `nil` once the consumer is closed.
     func next() async throws -> KafkaConsumerMessage? {
-        enum Action {
-            case message(KafkaConsumerMessage)
-            case finish(KafkaError?)
-            case wait
-        }
-        let action = self.state.withLock { state -> Action in
-            if let message = state.buffer.popFirst() { return .message(message) }
-            if state.phase != .running { return .finish(state.failure) }
-            return .wait
-        }
-        switch action {
-        case .message(let message): return message
-        case .finish(let failure):
-            if let failure { throw failure }
-            return nil
-        case .wait: break
-        }
+        // Fast path: a buffered message, or the end, without suspending.
+        if let ready = self.state.withLock({ Self.ready(&$0) }) { return try ready.get() }
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<KafkaConsumerMessage?, any Error>) in
                 let result = self.state.withLock { state -> Result<KafkaConsumerMessage?, any Error>? in
-                    if let message = state.buffer.popFirst() { return .success(message) }
-                    if state.phase != .running { return state.failure.map { .failure($0) } ?? .success(nil) }
+                    if let ready = Self.ready(&state) { return ready }
                     if state.waiter != nil {
                         return .failure(
                             KafkaError(
@@ -121,6 +105,14 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             while batch.count < maxCount, let message = state.buffer.popFirst() { batch.append(message) }
         }
         return batch
+    }
+
+    /// The next buffered message, or the end of the sequence (`nil`, or the fatal error) once the
+    /// consumer stopped running; `nil` when the caller must wait.
+    private static func ready(_ state: inout State) -> Result<KafkaConsumerMessage?, any Error>? {
+        if let message = state.buffer.popFirst() { return .success(message) }
+        if state.phase != .running { return state.failure.map { .failure($0) } ?? .success(nil) }
+        return nil
     }
 
     /// Stores `offset + 1` for the message's partition, to be committed by the client.
