@@ -27,6 +27,8 @@ enum EnvironmentKey: String, CaseIterable {
 struct EnvironmentReader {
     let values: [String: String]
     let logger: Logger
+    /// What was wrong, one sentence each, for ``TracerProvider/configurationProblems``.
+    let problems = ProblemList()
 
     func string(_ key: EnvironmentKey) -> String? {
         guard let value = self.values[key.rawValue]?.trimmingOWS(), !value.isEmpty else { return nil }
@@ -67,9 +69,16 @@ struct EnvironmentReader {
     }
 
     func invalid(_ key: EnvironmentKey, _ value: String, expected: String) {
+        self.problems.append("\(key.rawValue)=\(value) is not valid: expected \(expected)")
         self.logger.warning(
             "Ignoring an invalid value of \(key.rawValue); using the default",
             metadata: ["value": "\(value)", "expected": "\(expected)"]
         )
     }
+}
+
+/// The configuration problems met while a provider is built (a class: readers are passed by value).
+final class ProblemList {
+    private(set) var messages: [String] = []
+    func append(_ message: String) { self.messages.append(message) }
 }

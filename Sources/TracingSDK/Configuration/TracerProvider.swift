@@ -43,7 +43,7 @@ public final class TracerProvider: Service, Sendable {
         /// Exporters to use instead of those named by `OTEL_TRACES_EXPORTER`.
         public var exporters: [any SpanExporter]?
         /// Exporters that `OTEL_TRACES_EXPORTER` may name, besides `console` and `none`
-        /// (the OTLP module registers `otlp`).
+        /// (the OTLP module registers `otlp`). A factory named `console` replaces the built-in one.
         public var exporterFactories: [String: @Sendable (Logger) throws -> any SpanExporter]
         /// Batch processor settings (`OTEL_BSP_*`).
         public var batch: BatchSpanProcessor.Configuration?
@@ -98,6 +98,11 @@ public final class TracerProvider: Service, Sendable {
     public let batchProcessor: BatchSpanProcessor?
     /// The names of the exporters in use, such as `["console"]`.
     public let exporterNames: [String]
+    /// What was wrong with the configuration, one sentence each: invalid `OTEL_*` values (each
+    /// replaced by its default, as the OpenTelemetry specification asks) and exporters that could
+    /// not be created. Empty when all is well. Applications that prefer to refuse a bad
+    /// configuration can check it at startup (the demo exits with these messages).
+    public let configurationProblems: [String]
 
     /// Makes a provider without touching the global `InstrumentationSystem`: for tests, and for
     /// processes that run several services (one provider each).
@@ -145,6 +150,7 @@ public final class TracerProvider: Service, Sendable {
         }
         self.batchProcessor = batchProcessor
         self.exporterNames = exporterNames
+        self.configurationProblems = environment.problems.messages
         self.tracer = SDKTracer(
             resource: resource,
             processor: processor,
@@ -268,7 +274,7 @@ public final class TracerProvider: Service, Sendable {
         for name in names {
             switch name {
             case "none": return (["none"], [])
-            case "console":
+            case "console" where configuration.exporterFactories[name] == nil:
                 used.append(name)
                 exporters.append(ConsoleSpanExporter())
             default:
@@ -276,7 +282,8 @@ public final class TracerProvider: Service, Sendable {
                     environment.invalid(
                         .exporter,
                         name,
-                        expected: "console, none" + configuration.exporterFactories.keys.sorted().map { ", \($0)" }.joined()
+                        expected: "console, none"
+                            + configuration.exporterFactories.keys.filter { $0 != "console" }.sorted().map { ", \($0)" }.joined()
                     )
                     continue
                 }
@@ -284,6 +291,7 @@ public final class TracerProvider: Service, Sendable {
                     exporters.append(try factory(logger))
                     used.append(name)
                 } catch {
+                    environment.problems.append("The \(name) exporter could not be created: \(error)")
                     logger.warning("Could not create the \(name) exporter; spans will not go there", metadata: ["error": "\(error)"])
                 }
             }

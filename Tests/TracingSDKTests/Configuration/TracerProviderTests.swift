@@ -93,6 +93,14 @@ struct TracerProviderTests {
         #expect(warnings.contains { $0.contains("OTEL_SDK_DISABLED") })
         #expect(warnings.contains { $0.contains("OTEL_ATTRIBUTE_COUNT_LIMIT") })
         #expect(warnings.count == 3)  // the sampler argument and queue size are not read for this sampler/processor
+        #expect(
+            provider.configurationProblems == [
+                "OTEL_SDK_DISABLED=maybe is not valid: expected true or false",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT=-1 is not valid: expected a whole number of at least 0",
+                "OTEL_TRACES_SAMPLER=sometimes is not valid: expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio or errors_and_slow",
+            ]
+        )
+        #expect(TracerProvider(configuration: .init(exporters: [], environment: ["OTEL_TRACES_SAMPLER": "always_on"])).configurationProblems.isEmpty)
     }
 
     @Test("OTEL_BSP_* and OTEL_*_LIMIT configure the batch processor and limits; code wins")
@@ -121,7 +129,7 @@ struct TracerProviderTests {
     }
 
     @Test("OTEL_TRACES_EXPORTER none and OTEL_SDK_DISABLED")
-    func exportersAndDisabled() {
+    func exportersAndDisabled() async {
         let none = TracerProvider(configuration: .init(environment: ["OTEL_TRACES_EXPORTER": "none"]))
         #expect(none.exporterNames == ["none"] && none.batchProcessor == nil)
 
@@ -138,6 +146,21 @@ struct TracerProviderTests {
             )
         )
         #expect(factory.exporterNames == ["memory", "console"])
+
+        // A factory named console replaces the built-in one; an unknown name is a problem.
+        let replaced = InMemorySpanExporter()
+        let custom = TracerProvider(
+            configuration: .init(
+                exporterFactories: ["console": { _ in replaced }],
+                exportsImmediately: true,
+                environment: ["OTEL_TRACES_EXPORTER": "console,zipkin"]
+            )
+        )
+        #expect(custom.exporterNames == ["console"])
+        #expect(custom.configurationProblems == ["OTEL_TRACES_EXPORTER=zipkin is not valid: expected console, none"])
+        custom.tracer.startSpan("to the replacement").end()
+        await custom.forceFlush()
+        #expect(replaced.spans.map(\.name) == ["to the replacement"])
     }
 
     @Test("several providers with different resources live in one process")
