@@ -90,10 +90,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Tests only: an in-process HTTP server standing in for an OpenTelemetry collector.
+        .target(
+            name: "OTLPTestReceiver",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/OTLPTestReceiver"
+        ),
         .testTarget(
             name: "OTLPExporterTests",
             dependencies: [
                 "OTLPExporter",
+                "OTLPTestReceiver",
                 "TracingSDK",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -124,6 +136,9 @@ let package = Package(
                 "Kafka",
                 "KafkaTracing",
                 "TracingSDK",
+                "OTLPExporter",
+                "OTLPTestReceiver",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

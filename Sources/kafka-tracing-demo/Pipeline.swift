@@ -33,6 +33,9 @@ struct Pipeline: AsyncParsableCommand {
     @Option(help: "OTLP/HTTP endpoint, such as http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT).")
     var otlpEndpoint: String?
 
+    @Option(help: "Appended to the topic names (orders, payments, payments-dlq), to run several pipelines on one cluster.")
+    var topicSuffix: String = ""
+
     func validate() throws {
         guard self.orders >= 1 else { throw ValidationError("--orders must be at least 1") }
         guard self.failEvery >= 0 else { throw ValidationError("--fail-every must be 0 or more") }
@@ -43,22 +46,20 @@ struct Pipeline: AsyncParsableCommand {
         logger.logLevel = .warning
         let environment = ProcessInfo.processInfo.environment
 
-        // Kafka: an embedded broker unless a cluster was named.
-        let cluster = try await DemoCluster(
-            bootstrapServers: self.bootstrapServers ?? environment["KAFKA_BOOTSTRAP_SERVERS"],
-            topics: ["orders", "payments", "payments-dlq"],
-            logger: logger
-        )
+        let ordersTopic = "orders" + self.topicSuffix
+        let paymentsTopic = "payments" + self.topicSuffix
+        let deadLetterTopic = "payments-dlq" + self.topicSuffix
 
         // Tracing: one provider, one tracer per service.
         let endpoint = self.otlpEndpoint ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
-        let exporters = try demoExporters(otlpEndpoint: endpoint, logger: logger)
-        var batch = BatchSpanProcessor.Configuration()
-        batch.scheduleDelay = .milliseconds(200)
-        let provider = TracerProvider(
-            configuration: .init(serviceName: "frontend", exporters: exporters, batch: batch),
+        let provider = try await makeDemoProvider(serviceName: "frontend", otlpEndpoint: self.otlpEndpoint, logger: logger)
+        // Kafka: an embedded broker unless a cluster was named.
+        let cluster = try await DemoCluster(
+            bootstrapServers: self.bootstrapServers ?? environment["KAFKA_BOOTSTRAP_SERVERS"],
+            topics: [ordersTopic, paymentsTopic, deadLetterTopic],
             logger: logger
         )
+
         let frontend = provider.tracer
         let orderService = provider.tracer(serviceName: "order-service")
         let inventoryService = provider.tracer(serviceName: "inventory-service")
@@ -67,10 +68,10 @@ struct Pipeline: AsyncParsableCommand {
         print("Running \(self.orders) orders through \(cluster.description)\(endpoint.map { ", exporting to \($0)" } ?? "")…\n")
 
         let producer = TracedProducer(wrapping: try KafkaProducer(configuration: cluster.producerConfiguration, logger: logger))
-        let inventory = try TracedConsumer(configuration: cluster.consumerConfiguration(group: "inventory", topic: "orders"), logger: logger)
+        let inventory = try TracedConsumer(configuration: cluster.consumerConfiguration(group: "inventory" + self.topicSuffix, topic: ordersTopic), logger: logger)
         let payments = try TracedConsumer(
-            configuration: cluster.consumerConfiguration(group: "payments", topic: "payments"),
-            failurePolicy: .deadLetter(topic: "payments-dlq", producer: producer.producer, retries: 1, backoff: .milliseconds(20)),
+            configuration: cluster.consumerConfiguration(group: "payments" + self.topicSuffix, topic: paymentsTopic),
+            failurePolicy: .deadLetter(topic: deadLetterTopic, producer: producer.producer, retries: 1, backoff: .milliseconds(20)),
             logger: logger
         )
         let finished = Counter()
@@ -87,7 +88,7 @@ struct Pipeline: AsyncParsableCommand {
                         }
                         // Wait for the broker before this message counts as handled (at-least-once).
                         _ = try await producer.sendAndWait(
-                            KafkaProducerMessage(topic: "payments", key: message.key ?? [], value: message.value ?? [])
+                            KafkaProducerMessage(topic: paymentsTopic, key: message.key ?? [], value: message.value ?? [])
                         )
                     }
                 }
@@ -115,7 +116,7 @@ struct Pipeline: AsyncParsableCommand {
                         try await withTracer(orderService) {
                             try await withSpan("create order") { _ in
                                 _ = try await producer.sendAndWait(
-                                    KafkaProducerMessage(topic: "orders", key: "order-\(number)", value: "{\"id\":\(number)}")
+                                    KafkaProducerMessage(topic: ordersTopic, key: "order-\(number)", value: "{\"id\":\(number)}")
                                 )
                             }
                         }
@@ -142,25 +143,13 @@ struct Pipeline: AsyncParsableCommand {
         await provider.forceFlush()
         await provider.shutdown()
         cluster.shutdown()
-        print("Done: \(orderCount) orders, \(failEvery > 0 ? orderCount / failEvery : 0) declined and dead-lettered to payments-dlq.")
+        print("Done: \(orderCount) orders, \(failEvery > 0 ? orderCount / failEvery : 0) declined and dead-lettered to \(deadLetterTopic).")
     }
 }
 
 struct PaymentDeclined: Error, CustomStringConvertible {
     var order: String
     var description: String { "card declined for \(self.order)" }
-}
-
-/// The console tree printer, plus OTLP when an endpoint (a base URL such as
-/// `http://localhost:4318`, as in `OTEL_EXPORTER_OTLP_ENDPOINT`) is given.
-func demoExporters(otlpEndpoint: String?, logger: Logger) throws -> [any SpanExporter] {
-    // Messages reach consumers after the producing request ended; print whole traces at the end.
-    var exporters: [any SpanExporter] = [ConsoleSpanExporter(quietPeriod: .seconds(30))]
-    if let base = otlpEndpoint {
-        let url = base.hasSuffix("/v1/traces") ? base : (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/traces"
-        exporters.append(try OTLPHTTPExporter(configuration: .init(endpoint: url), logger: logger))
-    }
-    return exporters
 }
 
 /// A count shared between the consumer tasks and the main task.

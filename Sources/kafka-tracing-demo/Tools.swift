@@ -24,14 +24,10 @@ struct ClientOptions: ParsableArguments {
     }
 
     /// A tracer provider printing traces, and exporting them over OTLP when an endpoint is set.
-    func makeProvider(defaultServiceName: String, logger: Logger) throws -> TracerProvider {
-        let environment = ProcessInfo.processInfo.environment
-        let exporters = try demoExporters(otlpEndpoint: self.otlpEndpoint ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"], logger: logger)
-        return TracerProvider(
-            configuration: .init(
-                serviceName: self.serviceName ?? environment["OTEL_SERVICE_NAME"] ?? defaultServiceName,
-                exporters: exporters
-            ),
+    func makeProvider(defaultServiceName: String, logger: Logger) async throws -> TracerProvider {
+        try await makeDemoProvider(
+            serviceName: self.serviceName ?? ProcessInfo.processInfo.environment["OTEL_SERVICE_NAME"] ?? defaultServiceName,
+            otlpEndpoint: self.otlpEndpoint,
             logger: logger
         )
     }
@@ -61,7 +57,7 @@ struct Produce: AsyncParsableCommand {
 
     func run() async throws {
         let logger = quietLogger()
-        let provider = try self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-produce", logger: logger)
+        let provider = try await self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-produce", logger: logger)
         let producer = try TracedProducer(configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo"), logger: logger)
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: self.size)
         let start = ContinuousClock.now
@@ -103,7 +99,7 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = quietLogger()
-        let provider = try self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-consume", logger: logger)
+        let provider = try await self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-consume", logger: logger)
         let consumer = try TracedConsumer(
             configuration: .init(
                 bootstrapServers: self.client.servers,
@@ -140,7 +136,7 @@ struct Relay: AsyncParsableCommand {
 
     func run() async throws {
         let logger = quietLogger()
-        let provider = try self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-relay", logger: logger)
+        let provider = try await self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-relay", logger: logger)
         let producer = try TracedProducer(configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo"), logger: logger)
         let consumer = try TracedConsumer(
             configuration: .init(bootstrapServers: self.client.servers, groupID: self.group, topics: [self.from], clientID: "kafka-tracing-demo", autoOffsetReset: .earliest),

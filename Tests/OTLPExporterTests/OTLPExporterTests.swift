@@ -2,6 +2,7 @@ import CompressNIO
 import Foundation
 import NIOCore
 import NIOSSL
+import OTLPTestReceiver
 import SwiftProtobuf
 import Testing
 import Tracing
@@ -358,6 +359,8 @@ struct OTLPConfigurationTests {
             configuration: TracerProvider.Configuration(environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"]).withOTLP()
         )
         #expect(broken.exporterNames.isEmpty)
+        #expect(broken.configurationProblems.count == 1)
+        #expect(broken.configurationProblems.first?.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported yet") == true)
     }
 }
 

@@ -5,33 +5,41 @@ import NIOSSL
 import Synchronization
 
 /// An in-process HTTP server standing in for an OpenTelemetry collector: it records every request
-/// and answers from a script (status, headers, body, delay), then 200 by default.
-final class OTLPReceiver: Sendable {
-    struct Request: Sendable {
-        var method: HTTPMethod
-        var uri: String
-        var headers: HTTPHeaders
-        var body: [UInt8]
+/// and answers from a script (status, headers, body, delay), then 200 by default. Shared by the
+/// exporter tests and the end-to-end tests of the demo.
+public final class OTLPReceiver: Sendable {
+    public struct Request: Sendable {
+        public var method: HTTPMethod
+        public var uri: String
+        public var headers: HTTPHeaders
+        public var body: [UInt8]
     }
 
-    struct Response: Sendable {
-        var status: HTTPResponseStatus = .ok
-        var headers: [(String, String)] = []
-        var body: [UInt8] = []
+    public struct Response: Sendable {
+        public var status: HTTPResponseStatus
+        public var headers: [(String, String)]
+        public var body: [UInt8]
         /// Answer after this long; `nil` answers at once. A long delay stands for a hung collector.
-        var delay: TimeAmount? = nil
+        public var delay: TimeAmount?
+
+        public init(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: [UInt8] = [], delay: TimeAmount? = nil) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.delay = delay
+        }
     }
 
     private let channel: any Channel
     private let state = Mutex<(requests: [Request], script: [Response])>(([], []))
 
-    var port: Int { self.channel.localAddress!.port! }
+    public var port: Int { self.channel.localAddress!.port! }
     private let scheme: String
-    var endpoint: String { "\(self.scheme)://127.0.0.1:\(self.port)/v1/traces" }
-    var requests: [Request] { self.state.withLock { $0.requests } }
+    public var endpoint: String { "\(self.scheme)://127.0.0.1:\(self.port)/v1/traces" }
+    public var requests: [Request] { self.state.withLock { $0.requests } }
 
     /// Queues answers for the next requests.
-    func script(_ responses: Response...) {
+    public func script(_ responses: Response...) {
         self.state.withLock { $0.script += responses }
     }
 
@@ -48,7 +56,7 @@ final class OTLPReceiver: Sendable {
     }
 
     /// - Parameter tls: serve https with this context instead of plain http.
-    static func start(tls: NIOSSLContext? = nil) async throws -> OTLPReceiver {
+    public static func start(tls: NIOSSLContext? = nil) async throws -> OTLPReceiver {
         let box = Mutex<OTLPReceiver?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -71,7 +79,7 @@ final class OTLPReceiver: Sendable {
         return receiver
     }
 
-    func stop() async {
+    public func stop() async {
         try? await self.channel.close()
     }
 
