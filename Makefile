@@ -19,6 +19,6 @@ deps:
 build: deps
 	$(SWIFT) build
 
-## Run the benchmarks (a separate package under Benchmarks/).
+## Run every benchmark side by side with librdkafka from C, and print the table (Benchmarks/run.sh).
 bench: deps
-	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+	./Benchmarks/run.sh

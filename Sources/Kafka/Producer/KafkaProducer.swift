@@ -109,12 +109,17 @@ public final class KafkaProducer: Service, Sendable {
                     )
                 }
             }
-            guard let error else { return }
+            guard let error else {
+                self.core.didSend()
+                return
+            }
             guard error.code == .queueFull else {
                 RDKafkaProducerCore.release(opaque)
                 throw error
             }
-            // librdkafka's queue is full: wait until delivery reports have made room.
+            // librdkafka's queue is full: serve the reports that are ready, or wait until
+            // delivery reports have made room.
+            if self.core.serveReadyReports() { continue }
             await self.core.waitForProgress(since: generation)
             if Task.isCancelled {
                 RDKafkaProducerCore.release(opaque)

@@ -2,8 +2,20 @@ import CRDKafka
 import Logging
 import Synchronization
 
-/// The C-facing half of ``KafkaProducer``: enqueues messages, and on its own thread serves
-/// librdkafka's delivery reports, giving each message exactly one outcome.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The C-facing half of ``KafkaProducer``: enqueues messages, and serves librdkafka's delivery
+/// reports, giving each message exactly one outcome.
+///
+/// Reports are served by the sending task while it sends (every few messages, without waiting)
+/// and otherwise by the client's own poll thread. Serving them where messages are allocated
+/// matters: a report frees its message (and headers), and glibc's malloc serialises frees of
+/// memory allocated by another thread on that thread's arena lock. With a separate thread doing
+/// every free, a producer sending messages with headers spent most of its time in that lock.
 @usableFromInline
 final class RDKafkaProducerCore: @unchecked Sendable {
     @usableFromInline
@@ -39,6 +51,11 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     /// Bumped by the poll thread after every pass; waiters compare it to avoid lost wake-ups.
     private let generation = Atomic<Int>(0)
     private let hasFatalError = Atomic<Bool>(false)
+    /// Bumped whenever a sender served reports; while it moves, the poll thread stands back.
+    private let senderServing = Atomic<Int>(0)
+    /// Sends since the sender last served reports.
+    private let sendsSinceServing = Atomic<Int>(0)
+    private let failureLog = Mutex(RateLimitedLog(interval: .seconds(5)))
     let deliveredCount = Atomic<Int>(0)
     let failedCount = Atomic<Int>(0)
     private let state = Mutex(State())
@@ -194,36 +211,28 @@ final class RDKafkaProducerCore: @unchecked Sendable {
 
     // MARK: Poll thread
 
+    /// How many messages one call takes from a delivery-report event at a time.
+    private static let reportBatch = 256
+
     private func pollLoop() {
-        let capacity = 1024
-        let messages = UnsafeMutablePointer<UnsafePointer<rd_kafka_message_t>?>.allocate(capacity: capacity)
+        let messages = UnsafeMutablePointer<UnsafePointer<rd_kafka_message_t>?>.allocate(capacity: Self.reportBatch)
         defer { messages.deallocate() }
-        var failureLog = RateLimitedLog(interval: .seconds(5))
+        var lastSenderServing = self.senderServing.load(ordering: .relaxed)
         while true {
             if self.phase.load(ordering: .sequentiallyConsistent) != Phase.running.rawValue,
                 self.inFlight.load(ordering: .sequentiallyConsistent) == 0
             {
                 break
             }
+            let senderServing = self.senderServing.load(ordering: .relaxed)
+            if senderServing != lastSenderServing {
+                // A sender is serving reports as it sends: leave them to it for a moment.
+                lastSenderServing = senderServing
+                usleep(2_000)
+                continue
+            }
             if let event = rd_kafka_queue_poll(self.queue, 100) {
-                switch rd_kafka_event_type(event) {
-                case RD_KAFKA_EVENT_DR:
-                    var served = 0
-                    while true {
-                        let count = rd_kafka_event_message_array(event, messages, capacity)
-                        if count == 0 { break }
-                        for index in 0..<count {
-                            self.serveDeliveryReport(UnsafeMutablePointer(mutating: messages[index]!), failureLog: &failureLog)
-                        }
-                        served += count
-                    }
-                    self.inFlight.subtract(served, ordering: .sequentiallyConsistent)
-                case RD_KAFKA_EVENT_ERROR:
-                    self.serveError(event)
-                default:
-                    break
-                }
-                rd_kafka_event_destroy(event)
+                self.serve(event, messages: messages)
             }
             self.generation.add(1, ordering: .releasing)
             self.resumeProgressWaiters()
@@ -238,6 +247,63 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Serves one event of the main queue and destroys it.
+    private func serve(_ event: OpaquePointer, messages: UnsafeMutablePointer<UnsafePointer<rd_kafka_message_t>?>) {
+        switch rd_kafka_event_type(event) {
+        case RD_KAFKA_EVENT_DR:
+            var served = 0
+            while true {
+                let count = rd_kafka_event_message_array(event, messages, Self.reportBatch)
+                if count == 0 { break }
+                for index in 0..<count {
+                    self.serveDeliveryReport(UnsafeMutablePointer(mutating: messages[index]!))
+                }
+                served += count
+            }
+            self.inFlight.subtract(served, ordering: .sequentiallyConsistent)
+        case RD_KAFKA_EVENT_ERROR:
+            self.serveError(event)
+        default:
+            break
+        }
+        rd_kafka_event_destroy(event)
+    }
+
+    /// Called after each successful enqueue: every 64 sends, serves the reports that are ready,
+    /// on the sender's thread, without waiting.
+    @usableFromInline
+    func didSend() {
+        if self.sendsSinceServing.add(1, ordering: .relaxed).newValue >= 64 {
+            self.sendsSinceServing.store(0, ordering: .relaxed)
+            _ = self.serveReadyReports()
+        }
+    }
+
+    /// Serves the delivery reports that are ready, without waiting; `true` when it served any.
+    /// Callbacks run on the caller's thread.
+    @usableFromInline
+    func serveReadyReports() -> Bool {
+        // Hold the poll thread's exit (it needs no message in flight) while touching the queue,
+        // and touch it only while running: the poll thread destroys it when it ends.
+        self.inFlight.add(1, ordering: .sequentiallyConsistent)
+        defer { self.inFlight.subtract(1, ordering: .sequentiallyConsistent) }
+        guard self.phase.load(ordering: .sequentiallyConsistent) == Phase.running.rawValue else { return false }
+        self.senderServing.add(1, ordering: .relaxed)
+        var served = false
+        withUnsafeTemporaryAllocation(of: UnsafePointer<rd_kafka_message_t>?.self, capacity: Self.reportBatch) { messages in
+            for _ in 0..<8 {
+                guard let event = rd_kafka_queue_poll(self.queue, 0) else { break }
+                self.serve(event, messages: messages.baseAddress!)
+                served = true
+            }
+        }
+        if served {
+            self.generation.add(1, ordering: .releasing)
+            self.resumeProgressWaiters()
+        }
+        return served
+    }
+
     private func resumeProgressWaiters() {
         let waiters = self.state.withLock { state -> [UnsafeContinuation<Void, Never>] in
             guard !state.progressWaiters.isEmpty else { return [] }
@@ -247,10 +313,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    private func serveDeliveryReport(
-        _ message: UnsafeMutablePointer<rd_kafka_message_t>,
-        failureLog: inout RateLimitedLog
-    ) {
+    private func serveDeliveryReport(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
         let m = message.pointee
         let failed = m.err != RD_KAFKA_RESP_ERR_NO_ERROR
         if failed {
@@ -259,7 +322,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             self.deliveredCount.add(1, ordering: .relaxed)
         }
         guard let opaque = m._private else {
-            if failed, failureLog.shouldLog() {
+            if failed, self.failureLog.withLock({ $0.shouldLog() }) {
                 let error = KafkaError.rdKafka(m.err, context: "delivery failed")
                 self.logger.error(
                     "A message could not be delivered",

@@ -126,7 +126,7 @@ public final class TracedConsumer: Sendable {
         topic: String,
         _ handler: @Sendable ([KafkaConsumerMessage]) async throws -> Void
     ) async throws {
-        let tracer = InstrumentationSystem.tracer
+        let tracer = TracerLookup.current() ?? NoOpTracer()
         let propagates = !self.options.topicsWithoutPropagation.contains(topic)
         // The producers' contexts, from the headers.
         let producerContexts: [InstrumentationContext] = messages.map { message in
@@ -141,7 +141,7 @@ public final class TracedConsumer: Sendable {
 
         var attempt = 0
         while true {
-            let span = tracer.startAnySpan("process \(topic)", context: parent, ofKind: .consumer)
+            let span = tracer.startAnySpan("process " + topic, context: parent, ofKind: .consumer)
             if span.isRecording {
                 for context in producerContexts where !context.isEmpty {
                     span.addLink(SpanLink(context: context, attributes: [:]))

@@ -43,17 +43,30 @@ public final class TracedProducer: Service, Sendable {
     /// Enqueues a message under a PRODUCER span and returns without waiting for the broker; the
     /// span ends at the delivery report.
     /// - Throws: as ``KafkaProducer/send(_:)``; the span then ends with the error.
+    @inlinable
     nonisolated(nonsending) public func send<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws {
         try await self.send(message, onDelivery: nil)
     }
 
     /// Enqueues a message under a PRODUCER span; `onDelivery` gets its outcome after the span ended.
+    @inlinable
     nonisolated(nonsending) public func send<Key, Value>(
         _ message: KafkaProducerMessage<Key, Value>,
         onDelivery: (@Sendable (KafkaProducer.DeliveryResult) -> Void)?
     ) async throws {
+        // (Inlinable, so that callers specialize it for their key and value types: unspecialized
+        // generics cost more than the tracing.)
+        guard let tracer = TracerLookup.current() else {
+            // No tracer installed: nothing to record or propagate.
+            if let onDelivery {
+                try await self.producer.send(message, onDelivery: onDelivery)
+            } else {
+                try await self.producer.send(message)
+            }
+            return
+        }
         var message = message
-        let span = self.startSpan(for: &message)
+        let span = self.startSpan(for: &message, tracer: tracer)
         do {
             if span.isRecording || onDelivery != nil {
                 try await self.producer.send(message) { result in
@@ -72,9 +85,11 @@ public final class TracedProducer: Service, Sendable {
     }
 
     /// Sends a message under a PRODUCER span and waits for the broker's answer.
+    @inlinable
     nonisolated(nonsending) public func sendAndWait<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws -> KafkaDeliveryReport {
+        guard let tracer = TracerLookup.current() else { return try await self.producer.sendAndWait(message) }
         var message = message
-        let span = self.startSpan(for: &message)
+        let span = self.startSpan(for: &message, tracer: tracer)
         do {
             let report = try await self.producer.sendAndWait(message)
             Self.finish(span, .success(report))
@@ -97,52 +112,73 @@ public final class TracedProducer: Service, Sendable {
 
     // MARK: Spans
 
-    private func startSpan<Key, Value>(for message: inout KafkaProducerMessage<Key, Value>) -> any Span {
-        let tracer = InstrumentationSystem.tracer
-        let span = tracer.startAnySpan("send \(message.topic)", context: .current ?? .topLevel, ofKind: .producer)
+    /// Starts the span, sets its attributes when it records, and injects its context.
+    @inlinable
+    func startSpan<Key, Value>(for message: inout KafkaProducerMessage<Key, Value>, tracer: any Tracer) -> any Span {
+        let span = tracer.startAnySpan("send " + message.topic, context: .current ?? .topLevel, ofKind: .producer)
         if span.isRecording {
-            // Attributes a sampler or dashboard may use, set as the span starts.
-            span.updateAttributes { attributes in
-                attributes[MessagingAttribute.system] = "kafka"
-                attributes[MessagingAttribute.operationName] = "send"
-                attributes[MessagingAttribute.operationType] = "send"
-                attributes[MessagingAttribute.destinationName] = message.topic
-                if let partition = message.partition {
-                    attributes[MessagingAttribute.partitionID] = String(partition)
-                }
-                if let key = message.key {
-                    key.withUnsafeBytes { bytes in
-                        if let text = String(validating: bytes, as: UTF8.self), !(key is KafkaNull) {
-                            attributes[MessagingAttribute.messageKey] = text
-                        }
-                    }
-                }
-                if message.value == nil || message.value is KafkaNull {
-                    attributes[MessagingAttribute.tombstone] = true
-                }
-                if self.options.recordsBodySize, let value = message.value {
-                    attributes[MessagingAttribute.bodySize] = value.withUnsafeBytes { $0.count }
-                }
-                for name in self.options.capturedHeaders {
-                    if let value = message.headers.last(where: { $0.key == name })?.stringValue {
-                        attributes[MessagingAttribute.headerPrefix + name] = value
-                    }
-                }
-                self.client.apply(to: &attributes)
-                if self.options.emitsLegacyAttributes {
-                    attributes[MessagingAttribute.legacyDestination] = message.topic
-                    attributes[MessagingAttribute.legacyOperation] = "publish"
-                }
-            }
+            // The generic parts are read here, specialized; the rest is shared code.
+            let key: String? =
+                message.key is KafkaNull
+                ? nil : message.key.flatMap { key in key.withUnsafeBytes { String(validating: $0, as: UTF8.self) } }
+            let isTombstone = message.value == nil || message.value is KafkaNull
+            let bodySize = self.options.recordsBodySize ? message.value?.withUnsafeBytes { $0.count } : nil
+            self.recordAttributes(
+                on: span,
+                topic: message.topic,
+                partition: message.partition,
+                key: key,
+                isTombstone: isTombstone,
+                bodySize: bodySize,
+                headers: message.headers
+            )
         }
-        if !self.options.topicsWithoutPropagation.contains(message.topic) {
-            // The headers carry the context even when the span is not sampled, with the flag off,
-            // so downstream honours the decision.
-            tracer.inject(span.context, into: &message.headers, using: KafkaHeadersInjector())
-        }
+        self.inject(span, topic: message.topic, into: &message.headers, tracer: tracer)
         return span
     }
 
+    /// The attributes a sampler or dashboard may use, set as the span starts.
+    @usableFromInline
+    func recordAttributes(
+        on span: any Span,
+        topic: String,
+        partition: Int32?,
+        key: String?,
+        isTombstone: Bool,
+        bodySize: Int?,
+        headers: [KafkaHeader]
+    ) {
+        span.updateAttributes { attributes in
+            attributes[MessagingAttribute.system] = "kafka"
+            attributes[MessagingAttribute.operationName] = "send"
+            attributes[MessagingAttribute.operationType] = "send"
+            attributes[MessagingAttribute.destinationName] = topic
+            if let partition { attributes[MessagingAttribute.partitionID] = String(partition) }
+            if let key { attributes[MessagingAttribute.messageKey] = key }
+            if isTombstone { attributes[MessagingAttribute.tombstone] = true }
+            if let bodySize { attributes[MessagingAttribute.bodySize] = bodySize }
+            for name in self.options.capturedHeaders {
+                if let value = headers.last(where: { $0.key == name })?.stringValue {
+                    attributes[MessagingAttribute.headerPrefix + name] = value
+                }
+            }
+            self.client.apply(to: &attributes)
+            if self.options.emitsLegacyAttributes {
+                attributes[MessagingAttribute.legacyDestination] = topic
+                attributes[MessagingAttribute.legacyOperation] = "publish"
+            }
+        }
+    }
+
+    /// The headers carry the context even when the span is not sampled, with the flag off, so
+    /// downstream honours the decision.
+    @usableFromInline
+    func inject(_ span: any Span, topic: String, into headers: inout [KafkaHeader], tracer: any Tracer) {
+        guard !self.options.topicsWithoutPropagation.contains(topic) else { return }
+        tracer.inject(span.context, into: &headers, using: KafkaHeadersInjector())
+    }
+
+    @usableFromInline
     static func finish(_ span: any Span, _ result: KafkaProducer.DeliveryResult) {
         switch result {
         case .success(let report):
@@ -158,6 +194,7 @@ public final class TracedProducer: Service, Sendable {
         }
     }
 
+    @usableFromInline
     static func fail(_ span: any Span, _ error: any Error) {
         if span.isRecording {
             span.attributes[MessagingAttribute.errorType] = errorType(error)
