@@ -10,12 +10,22 @@ let package = Package(
         .package(name: "swift-kafka-tracing", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.65.0"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.1"),
     ],
     targets: [
+        // What several benchmarks share.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "TracingSDK", package: "swift-kafka-tracing")],
+            path: "Support/BenchmarkSupport"
+        ),
         .executableTarget(
             name: "TracingSDKBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                "BenchmarkSupport",
                 .product(name: "TracingSDK", package: "swift-kafka-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
@@ -26,12 +36,44 @@ let package = Package(
             name: "OTLPExporterBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                "BenchmarkSupport",
                 .product(name: "TracingSDK", package: "swift-kafka-tracing"),
                 .product(name: "OTLPExporter", package: "swift-kafka-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Benchmarks/OTLPExporterBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "KafkaBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                "BenchmarkSupport",
+                .product(name: "Kafka", package: "swift-kafka-tracing"),
+                .product(name: "KafkaTracing", package: "swift-kafka-tracing"),
+                .product(name: "TracingSDK", package: "swift-kafka-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/KafkaBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Not an ordo-one benchmark: the throughput runs that run.sh puts beside the C baseline.
+        .executableTarget(
+            name: "KafkaThroughput",
+            dependencies: [
+                .product(name: "Kafka", package: "swift-kafka-tracing"),
+                .product(name: "KafkaTracing", package: "swift-kafka-tracing"),
+                .product(name: "TracingSDK", package: "swift-kafka-tracing"),
+                .product(name: "OTLPExporter", package: "swift-kafka-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ],
+            path: "Throughput/KafkaThroughput"
         ),
     ],
     swiftLanguageModes: [.v6]

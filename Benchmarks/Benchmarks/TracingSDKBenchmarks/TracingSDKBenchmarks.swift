@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkSupport
 import Foundation
 import Tracing
 import TracingSDK
@@ -14,13 +15,6 @@ struct HeaderExtractor: Extractor {
     func extract(key: String, from carrier: [(String, String)]) -> String? {
         carrier.last(where: { $0.0 == key })?.1
     }
-}
-
-/// Drops every batch: measures the SDK, not an exporter.
-struct DiscardingExporter: SpanExporter {
-    func export(_ batch: [FinishedSpan]) async throws {}
-    func forceFlush() async throws {}
-    func shutdown() async {}
 }
 
 let benchmarks: @Sendable () -> Void = {

@@ -1,0 +1,82 @@
+import Benchmark
+import BenchmarkSupport
+import Foundation
+import Kafka
+import KafkaTracing
+import Logging
+import Tracing
+import TracingSDK
+
+// The cost of one send, raw and traced, in time and allocations, in steady state: librdkafka's
+// queue fills, so every send also pays for the delivery work it causes. The broker is the one at
+// KAFKA_BOOTSTRAP_SERVERS (run.sh starts one as its own process), else an embedded one.
+// Side-by-side throughput with the C baseline comes from KafkaThroughput and run.sh.
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(3),
+        maxIterations: 200
+    )
+    var logger = Logger(label: "kafka-benchmarks")
+    logger.logLevel = .error
+
+    let embedded: EmbeddedKafkaBroker?
+    let servers: String
+    if let external = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !external.isEmpty {
+        embedded = nil
+        servers = external
+    } else {
+        embedded = try! EmbeddedKafkaBroker(brokers: 1, logger: logger)
+        servers = embedded!.bootstrapServers
+    }
+    let topic = "kafka-benchmarks-\(getpid())"
+    try? embedded?.createTopic(topic, partitions: 4)
+    let producer = try! KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: [servers]), logger: logger)
+    let traced = TracedProducer(wrapping: producer)
+    let value = [UInt8](repeating: UInt8(ascii: "x"), count: 100)
+    let message = KafkaProducerMessage(topic: topic, value: value)
+
+    func tracer(sampled: Bool) -> SDKTracer {
+        var batch = BatchSpanProcessor.Configuration()
+        batch.maxQueueSize = 1 << 18
+        return TracerProvider(
+            configuration: .init(
+                serviceName: "benchmarks",
+                sampler: sampled ? AlwaysOnSampler() : AlwaysOffSampler(),
+                exporters: [DiscardingExporter()],
+                batch: batch,
+                environment: [:]
+            ),
+            logger: logger
+        ).tracer
+    }
+    let unsampled = tracer(sampled: false)
+    let sampled = tracer(sampled: true)
+
+    Benchmark("producer send, raw", configuration: .init(setup: { _ = try await producer.sendAndWait(message) })) { benchmark in
+        for _ in benchmark.scaledIterations {
+            try await producer.send(message)
+        }
+    }
+    Benchmark("TracedProducer send, tracing disabled (no-op tracer)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            try await traced.send(message)
+        }
+    }
+    Benchmark("TracedProducer send, unsampled") { benchmark in
+        try await withTracer(unsampled) {
+            for _ in benchmark.scaledIterations {
+                try await traced.send(message)
+            }
+        }
+    }
+    Benchmark("TracedProducer send, sampled (spans discarded)") { benchmark in
+        try await withTracer(sampled) {
+            for _ in benchmark.scaledIterations {
+                try await traced.send(message)
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+/*
+ * The C baseline: the least a program can do with librdkafka, so that the Swift figures can be
+ * given as ratios to it. Built and run by Benchmarks/run.sh.
+ *
+ *   kafka_bench broker PARTITIONS TOPIC...      embedded (mock) broker; prints its bootstrap
+ *                                               servers, runs until stdin closes
+ *   kafka_bench produce SERVERS TOPIC COUNT SIZE  COUNT messages of SIZE bytes, waits for every
+ *                                               delivery report
+ *   kafka_bench produce-traceparent …           the same, each message with a 55-byte traceparent
+ *                                               header, as a traced producer sends them
+ *   kafka_bench fill SERVERS TOPIC COUNT SIZE PARTITIONS
+ *                                               COUNT messages spread evenly over PARTITIONS (so
+ *                                               that no partition outgrows the mock's ~5 MB)
+ *   kafka_bench consume SERVERS TOPIC COUNT     reads COUNT messages in a new group, from the
+ *                                               earliest offset; timed from the first message
+ *
+ * produce and consume print one line: `result messages=N seconds=S allocations=A` (allocations
+ * when run under the malloc interposer the Swift benchmarks use, else -1).
+ */
+#include <dlfcn.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void fail(const char *what, const char *why) {
+    fprintf(stderr, "kafka_bench: %s: %s\n", what, why);
+    exit(1);
+}
+
+static void set(rd_kafka_conf_t *conf, const char *name, const char *value) {
+    char error[512];
+    if (rd_kafka_conf_set(conf, name, value, error, sizeof error) != RD_KAFKA_CONF_OK) fail(name, error);
+}
+
+/* Allocation counting, when the malloc interposer is preloaded (LD_PRELOAD). */
+typedef void (*interposer_switch)(void);
+typedef void (*interposer_stats)(int64_t *, int64_t *, int64_t *, int64_t *, int64_t *, int64_t *);
+
+static void count_allocations(int on) {
+    interposer_switch reset = (interposer_switch)dlsym(RTLD_DEFAULT, "malloc_interposer_reset");
+    interposer_switch toggle =
+        (interposer_switch)dlsym(RTLD_DEFAULT, on ? "malloc_interposer_enable" : "malloc_interposer_disable");
+    if (on && reset) reset();
+    if (toggle) toggle();
+}
+
+static long long allocations(void) {
+    interposer_stats stats = (interposer_stats)dlsym(RTLD_DEFAULT, "malloc_interposer_get_stats");
+    if (!stats) return -1;
+    int64_t count = 0, bytes = 0, small = 0, large = 0, frees = 0, freed = 0;
+    stats(&count, &bytes, &small, &large, &frees, &freed);
+    return (long long)count;
+}
+
+static long delivered = 0, failed = 0;
+
+static void on_delivery(rd_kafka_t *handle, const rd_kafka_message_t *message, void *opaque) {
+    (void)handle;
+    (void)opaque;
+    if (message->err) failed++;
+    else delivered++;
+}
+
+static int broker(int partitions, char **topics, int count) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char error[512];
+    set(conf, "test.mock.num.brokers", "1");
+    set(conf, "log_level", "3");
+    rd_kafka_t *handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    if (!handle) fail("mock cluster", error);
+    rd_kafka_mock_cluster_t *cluster = rd_kafka_handle_mock_cluster(handle);
+    for (int i = 0; i < count; i++) {
+        if (rd_kafka_mock_topic_create(cluster, topics[i], partitions, 1)) fail("create topic", topics[i]);
+    }
+    printf("%s\n", rd_kafka_mock_cluster_bootstraps(cluster));
+    fflush(stdout);
+    char buffer[64];
+    while (read(STDIN_FILENO, buffer, sizeof buffer) > 0) {}
+    rd_kafka_destroy(handle);
+    return 0;
+}
+
+static int produce(const char *servers, const char *topic, long count, size_t size, int traceparent, int partitions) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char error[512];
+    set(conf, "bootstrap.servers", servers);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_t *handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    if (!handle) fail("producer", error);
+    char *payload = calloc(size ? size : 1, 1);
+    memset(payload, 'x', size);
+
+    count_allocations(1);
+    double start = now();
+    for (long i = 0; i < count; i++) {
+        for (;;) {
+            rd_kafka_resp_err_t err =
+                partitions > 0
+                    ? rd_kafka_producev(handle, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, size),
+                                        RD_KAFKA_V_PARTITION((int32_t)(i % partitions)),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+                : traceparent
+                    ? rd_kafka_producev(handle, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, size),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                        RD_KAFKA_V_HEADER("traceparent",
+                                                          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55),
+                                        RD_KAFKA_V_END)
+                    : rd_kafka_producev(handle, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, size),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) fail("produce", rd_kafka_err2str(err));
+            rd_kafka_poll(handle, 1);
+        }
+        rd_kafka_poll(handle, 0);
+    }
+    rd_kafka_flush(handle, 120000);
+    double seconds = now() - start;
+    count_allocations(0);
+
+    printf("result messages=%ld seconds=%.6f allocations=%lld delivered=%ld failed=%ld\n", count, seconds,
+           allocations(), delivered, failed);
+    rd_kafka_destroy(handle);
+    free(payload);
+    return delivered == count ? 0 : 1;
+}
+
+static int consume(const char *servers, const char *topic, long count) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char error[512], group[64];
+    snprintf(group, sizeof group, "c-baseline-%ld", (long)getpid());
+    set(conf, "bootstrap.servers", servers);
+    set(conf, "group.id", group);
+    set(conf, "auto.offset.reset", "earliest");
+    rd_kafka_t *handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+    if (!handle) fail("consumer", error);
+    rd_kafka_poll_set_consumer(handle);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+    if (rd_kafka_subscribe(handle, topics)) fail("subscribe", topic);
+    rd_kafka_topic_partition_list_destroy(topics);
+
+    long received = 0;
+    double start = 0, deadline = now() + 120;
+    while (received < count && now() < deadline) {
+        rd_kafka_message_t *message = rd_kafka_consumer_poll(handle, 100);
+        if (!message) continue;
+        if (!message->err) {
+            if (received == 0) {
+                start = now();
+                count_allocations(1);
+            }
+            received++;
+        }
+        rd_kafka_message_destroy(message);
+    }
+    double seconds = now() - start;
+    count_allocations(0);
+    printf("result messages=%ld seconds=%.6f allocations=%lld\n", received, seconds, allocations());
+    rd_kafka_consumer_close(handle);
+    rd_kafka_destroy(handle);
+    return received == count ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 3 && strcmp(argv[1], "broker") == 0) return broker(atoi(argv[2]), argv + 3, argc - 3);
+    if (argc == 6 && strcmp(argv[1], "produce") == 0) return produce(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]), 0, 0);
+    if (argc == 6 && strcmp(argv[1], "produce-traceparent") == 0)
+        return produce(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]), 1, 0);
+    if (argc == 7 && strcmp(argv[1], "fill") == 0)
+        return produce(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]), 0, atoi(argv[6]));
+    if (argc == 5 && strcmp(argv[1], "consume") == 0) return consume(argv[2], argv[3], atol(argv[4]));
+    fprintf(stderr, "usage: kafka_bench broker PARTITIONS TOPIC... | produce[-traceparent] SERVERS TOPIC COUNT SIZE | fill SERVERS TOPIC COUNT SIZE PARTITIONS | consume SERVERS TOPIC COUNT\n");
+    return 2;
+}

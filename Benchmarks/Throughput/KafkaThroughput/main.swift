@@ -1,0 +1,242 @@
+// Throughput of the Swift Kafka client, raw and traced, measured exactly as the C baseline
+// (CBaseline/kafka_bench.c) measures librdkafka: same broker process, message count and size,
+// timed from the first send until every delivery report (and, when sampled, every span exported).
+// Run by Benchmarks/run.sh, which prints the side-by-side table.
+//
+//   KafkaThroughput produce SCENARIO SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
+//       SCENARIO: raw | traced-disabled | traced-unsampled | traced-sampled |
+//                 traced-sampled-collector-down (the default 2048-span queue; spans are not
+//                 waited for: with a collector that refuses or never answers, they are dropped)
+//   KafkaThroughput consume SCENARIO SERVERS TOPIC COUNT [OTLP_ENDPOINT]
+//       SCENARIO: raw | traced-sampled
+//   KafkaThroughput sink [hang] an OTLP/HTTP collector that accepts everything (or, with hang,
+//                               reads requests and never answers); prints its port
+//
+// Each prints `result messages=N seconds=S allocations=A …` like the C program, plus the peak
+// resident memory.
+import Foundation
+import Kafka
+import KafkaTracing
+import Logging
+import MallocInterposerSwift
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import OTLPExporter
+import Synchronization
+import Tracing
+import TracingSDK
+
+func usage() -> Never {
+    FileHandle.standardError.write(
+        Data(
+            """
+            usage: KafkaThroughput produce raw|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
+                   KafkaThroughput consume raw|traced-sampled SERVERS TOPIC COUNT [OTLP_ENDPOINT]
+                   KafkaThroughput sink [hang]
+
+            """.utf8
+        )
+    )
+    exit(2)
+}
+
+let logger: Logger = {
+    var logger = Logger(label: "kafka-throughput")
+    logger.logLevel = .warning
+    return logger
+}()
+
+/// Allocations counted process-wide (every thread, librdkafka's included) between start and stop.
+enum Allocations {
+    static func start() {
+        MallocInterposerSwift.initialize()
+        MallocInterposerSwift.hook()
+    }
+    static func stop() -> Int {
+        MallocInterposerSwift.unhook()
+        return MallocInterposerSwift.getStatistics().mallocCount
+    }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// The built-in tracer exporting over OTLP with a queue deep enough that no span is dropped.
+func makeProvider(sampled: Bool, endpoint: String?, count: Int, deepQueue: Bool = true) -> TracerProvider {
+    var batch = BatchSpanProcessor.Configuration()
+    batch.maxQueueSize = deepQueue ? min(max(count, 2048), 1 << 20) : 2048
+    batch.maxExportBatchSize = 512
+    batch.scheduleDelay = .milliseconds(200)
+    var exporters: [any SpanExporter] = []
+    if let endpoint {
+        exporters.append(try! OTLPHTTPExporter(configuration: .init(endpoint: endpoint, environment: [:]), logger: logger))
+    }
+    return TracerProvider(
+        configuration: .init(
+            serviceName: "kafka-throughput",
+            sampler: sampled ? AlwaysOnSampler() : AlwaysOffSampler(),
+            exporters: exporters,
+            batch: batch,
+            environment: [:]
+        ),
+        logger: logger
+    )
+}
+
+/// The process's peak resident memory, for the result line.
+func peakMemory() -> String {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return " peak_rss_mb=\(usage.ru_maxrss / 1024)"
+}
+
+/// Span figures for the result line: exported and dropped (must be 0) when sampled.
+func spanFigures(_ provider: TracerProvider?) -> String {
+    guard let statistics = provider?.batchProcessor?.statistics else { return "" }
+    return " spans_exported=\(statistics.exported) spans_dropped=\(statistics.droppedQueueFull + statistics.failedExport)"
+}
+
+func produce(scenario: String, servers: String, topic: String, count: Int, size: Int, endpoint: String?) async throws {
+    let configuration = KafkaProducerConfiguration(bootstrapServers: [servers])
+    let raw = try KafkaProducer(configuration: configuration, logger: logger)
+    var provider: TracerProvider?
+    switch scenario {
+    case "raw", "traced-disabled": break  // disabled: no tracer bootstrapped, the no-op one answers
+    case "traced-unsampled": provider = makeProvider(sampled: false, endpoint: endpoint, count: count)
+    case "traced-sampled": provider = makeProvider(sampled: true, endpoint: endpoint, count: count)
+    case "traced-sampled-collector-down":
+        provider = makeProvider(sampled: true, endpoint: endpoint, count: count, deepQueue: false)
+    default: usage()
+    }
+    if let provider { InstrumentationSystem.bootstrap(provider.tracer) }
+    let value = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+    // Connect and fetch the topic's metadata before timing, as the C producer's first message
+    // does not wait for it either (librdkafka queues it).
+    _ = try await raw.sendAndWait(KafkaProducerMessage(topic: topic, value: value))
+
+    let traced = TracedProducer(wrapping: raw)
+    let start = ContinuousClock.now
+    Allocations.start()
+    if scenario == "raw" {
+        for _ in 0..<count {
+            try await raw.send(KafkaProducerMessage(topic: topic, value: value))
+        }
+    } else {
+        for _ in 0..<count {
+            try await traced.send(KafkaProducerMessage(topic: topic, value: value))
+        }
+    }
+    await raw.flush()
+    if scenario != "traced-sampled-collector-down" { await provider?.forceFlush() }
+    let allocations = Allocations.stop()
+    let elapsed = ContinuousClock.now - start
+    let statistics = raw.statistics
+    print(
+        "result messages=\(count) seconds=\(seconds(elapsed)) allocations=\(allocations) delivered=\(statistics.delivered - 1) failed=\(statistics.failed)"
+            + spanFigures(provider) + peakMemory()
+    )
+    await raw.close()
+    await provider?.shutdown()
+}
+
+func consume(scenario: String, servers: String, topic: String, count: Int, endpoint: String?) async throws {
+    let configuration = KafkaConsumerConfiguration(
+        bootstrapServers: [servers],
+        groupID: "swift-\(scenario)-\(getpid())",
+        topics: [topic],
+        autoOffsetReset: .earliest
+    )
+    var provider: TracerProvider?
+    var received = 0
+    var start = ContinuousClock.now
+    switch scenario {
+    case "raw":
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        for try await _ in consumer.messages {
+            if received == 0 {
+                start = .now
+                Allocations.start()
+            }
+            received += 1
+            if received == count { break }
+        }
+        await consumer.close()
+    case "traced-sampled":
+        let tracing = makeProvider(sampled: true, endpoint: endpoint, count: count)
+        provider = tracing
+        InstrumentationSystem.bootstrap(tracing.tracer)
+        let consumer = try TracedConsumer(configuration: configuration, logger: logger)
+        let seen = Atomic<Int>(0)
+        let began = Mutex<ContinuousClock.Instant?>(nil)
+        try await consumer.run { _ in
+            if seen.add(1, ordering: .relaxed).newValue == 1 {
+                began.withLock { $0 = .now }
+                Allocations.start()
+            }
+            if seen.load(ordering: .relaxed) == count { consumer.consumer.requestClose() }
+        }
+        received = seen.load(ordering: .relaxed)
+        start = began.withLock { $0 } ?? start
+        await tracing.forceFlush()
+    default:
+        usage()
+    }
+    let allocations = Allocations.stop()
+    let elapsed = ContinuousClock.now - start
+    print("result messages=\(received) seconds=\(seconds(elapsed)) allocations=\(allocations)" + spanFigures(provider) + peakMemory())
+    await provider?.shutdown()
+}
+
+/// An OTLP/HTTP collector that answers 200 to everything, as fast as it can (or never answers).
+func sink(hangs: Bool) async throws {
+    final class Handler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let hangs: Bool
+        init(hangs: Bool) { self.hangs = hangs }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard case .end = self.unwrapInboundIn(data), !self.hangs else { return }
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "application/x-protobuf")
+            headers.add(name: "Content-Length", value: "0")
+            context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelInitializer { channel in
+            channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(Handler(hangs: hangs)) }
+        }
+        .bind(host: "127.0.0.1", port: 0)
+        .get()
+    FileHandle.standardOutput.write(Data("\(channel.localAddress!.port!)\n".utf8))
+    // Until stdin closes.
+    while let line = readLine(strippingNewline: false), !line.isEmpty {}
+    try await channel.close()
+}
+
+let arguments = CommandLine.arguments
+switch (arguments.count > 1 ? arguments[1] : "", arguments.count) {
+case ("produce", 7), ("produce", 8):
+    guard let count = Int(arguments[5]), let size = Int(arguments[6]) else { usage() }
+    try await produce(
+        scenario: arguments[2],
+        servers: arguments[3],
+        topic: arguments[4],
+        count: count,
+        size: size,
+        endpoint: arguments.count == 8 ? arguments[7] : nil
+    )
+case ("consume", 6), ("consume", 7):
+    guard let count = Int(arguments[5]) else { usage() }
+    try await consume(scenario: arguments[2], servers: arguments[3], topic: arguments[4], count: count, endpoint: arguments.count == 7 ? arguments[6] : nil)
+case ("sink", 2):
+    try await sink(hangs: false)
+case ("sink", 3) where arguments[2] == "hang":
+    try await sink(hangs: true)
+default:
+    usage()
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Every benchmark, side by side with librdkafka driven from C, in one run:
+#   1. builds the C baseline (CBaseline/kafka_bench.c) and the Swift benchmarks (release);
+#   2. starts an embedded Kafka broker (librdkafka's mock cluster) as its own process, and an
+#      OTLP/HTTP sink for the sampled runs;
+#   3. runs the C producer and consumer and the Swift ones (raw, TracedProducer with tracing
+#      disabled, unsampled, sampled with every span exported over OTLP) in alternating rounds with
+#      the same message count and size, and prints the median of each as a table: throughput,
+#      ratio to C, ns and allocations per message, spans exported and dropped, peak memory; the
+#      sampled producer also runs against a collector that refuses connections and one that
+#      never answers (the Kafka path must keep its pace, memory bounded by the span queue);
+#   4. runs the ordo-one benchmarks (time and allocations per operation) against the same broker.
+# Environment: BENCH_COUNT (messages per producer run, 1000000), BENCH_SIZE (bytes, 100),
+# BENCH_CONSUME_COUNT (messages per consumer run, 100000), BENCH_ROUNDS (3),
+# BENCH_SKIP_ORDO=1 to stop after the table.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+COUNT=${BENCH_COUNT:-1000000}
+SIZE=${BENCH_SIZE:-100}
+CONSUME_COUNT=${BENCH_CONSUME_COUNT:-100000}
+ROUNDS=${BENCH_ROUNDS:-3}
+
+echo "Building the C baseline and the Swift benchmarks (release)…" >&2
+mkdir -p .build/cbaseline
+# shellcheck disable=SC2046
+cc -O2 -Wall -o .build/cbaseline/kafka_bench CBaseline/kafka_bench.c $(pkg-config --cflags --libs rdkafka) -ldl
+swift build -c release --product KafkaThroughput >&2
+BIN=$(swift build -c release --show-bin-path)
+INTERPOSER="$BIN/libMallocInterposerSwift.so"
+C="./.build/cbaseline/kafka_bench"
+SWIFT="$BIN/KafkaThroughput"
+
+# The broker and the OTLP sink run until their stdin closes (when this script exits).
+coproc BROKER { "$C" broker 4 bench consume-source; }
+read -r SERVERS <&"${BROKER[0]}"
+coproc SINK { "$SWIFT" sink; }
+read -r SINK_PORT <&"${SINK[0]}"
+OTLP="http://127.0.0.1:$SINK_PORT/v1/traces"
+coproc HUNG { "$SWIFT" sink hang; }
+read -r HUNG_PORT <&"${HUNG[0]}"
+HUNG_OTLP="http://127.0.0.1:$HUNG_PORT/v1/traces"
+REFUSING_OTLP="http://127.0.0.1:9/v1/traces" # the discard port: nothing listens there
+trap 'exec {BROKER[1]}>&- {SINK[1]}>&- {HUNG[1]}>&-; wait' EXIT
+echo "Broker at $SERVERS, OTLP sink at $OTLP; $COUNT messages of $SIZE bytes per producer run, $CONSUME_COUNT per consumer run, $ROUNDS rounds." >&2
+
+# The consumers read a topic filled once.
+"$C" fill "$SERVERS" consume-source "$CONSUME_COUNT" "$SIZE" 4 >/dev/null
+
+RESULTS=$(mktemp)
+run() { # name, command...
+    local name=$1
+    shift
+    local line
+    line=$("$@" | grep '^result ') || { echo "$name failed" >&2; return 1; }
+    echo "$name $line" | tee -a "$RESULTS" >&2
+}
+for round in $(seq "$ROUNDS"); do
+    echo "Round $round" >&2
+    run "C-producer" env LD_PRELOAD="$INTERPOSER" "$C" produce "$SERVERS" bench "$COUNT" "$SIZE"
+    run "C-producer+traceparent-header" env LD_PRELOAD="$INTERPOSER" "$C" produce-traceparent "$SERVERS" bench "$COUNT" "$SIZE"
+    run "Swift-KafkaProducer" "$SWIFT" produce raw "$SERVERS" bench "$COUNT" "$SIZE"
+    run "TracedProducer,tracing-disabled" "$SWIFT" produce traced-disabled "$SERVERS" bench "$COUNT" "$SIZE"
+    run "TracedProducer,unsampled" "$SWIFT" produce traced-unsampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
+    run "TracedProducer,sampled+OTLP" "$SWIFT" produce traced-sampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
+    run "TracedProducer,sampled,collector-refusing" "$SWIFT" produce traced-sampled-collector-down "$SERVERS" bench "$COUNT" "$SIZE" "$REFUSING_OTLP"
+    run "TracedProducer,sampled,collector-hanging" "$SWIFT" produce traced-sampled-collector-down "$SERVERS" bench "$COUNT" "$SIZE" "$HUNG_OTLP"
+    run "C-consumer" env LD_PRELOAD="$INTERPOSER" "$C" consume "$SERVERS" consume-source "$CONSUME_COUNT"
+    run "Swift-KafkaConsumer" "$SWIFT" consume raw "$SERVERS" consume-source "$CONSUME_COUNT"
+    run "TracedConsumer,sampled+OTLP" "$SWIFT" consume traced-sampled "$SERVERS" consume-source "$CONSUME_COUNT" "$OTLP"
+done
+
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, _, *fields = line.split()
+    values = dict(field.split("=", 1) for field in fields)
+    rows.setdefault(name, []).append(values)
+
+def median(name, key):
+    return statistics.median(float(v[key]) for v in rows[name])
+
+def rate(name):
+    return statistics.median(float(v["messages"]) / float(v["seconds"]) for v in rows[name])
+
+print("| Scenario | Messages/s | × C | × C with the same header | ns/message | Allocations/message | Spans exported / dropped | Peak memory |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+for name in rows:
+    baseline = "C-consumer" if "onsumer" in name else "C-producer"
+    # Traced messages carry a traceparent header, which costs librdkafka itself: also compare
+    # with C sending the same header.
+    with_header = "C-producer+traceparent-header" if name.startswith("TracedProducer,") and "disabled" not in name else None
+    messages = median(name, "messages")
+    allocations = median(name, "allocations")
+    spans = ""
+    if "spans_exported" in rows[name][0]:
+        spans = f"{int(median(name, 'spans_exported'))} / {int(max(float(v['spans_dropped']) for v in rows[name]))}"
+    print(
+        f"| {name.replace('-', ' ').replace(',', ', ')} | {rate(name):,.0f} | {rate(name) / rate(baseline):.2f} "
+        f"| {f'{rate(name) / rate(with_header):.2f}' if with_header else ''} "
+        f"| {1e9 / rate(name):,.0f} | {allocations / messages if allocations >= 0 else float('nan'):.1f} | {spans} "
+        f"| {f'{int(median(name, 'peak_rss_mb'))} MB' if 'peak_rss_mb' in rows[name][0] else ''} |"
+    )
+PY
+rm -f "$RESULTS"
+
+if [ "${BENCH_SKIP_ORDO:-0}" != 1 ]; then
+    echo "ordo-one benchmarks (time and allocations per operation), on the same broker:" >&2
+    KAFKA_BOOTSTRAP_SERVERS="$SERVERS" swift package --disable-sandbox benchmark --no-progress --format markdown
+fi
