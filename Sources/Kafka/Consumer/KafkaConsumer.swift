@@ -49,8 +49,12 @@ public final class KafkaConsumer: Service, Sendable {
         try await self.core.nextBatch(maxCount: max(maxCount, 1))
     }
 
-    /// Requests close without waiting: fetching stops and the ``messages`` sequence ends once the
-    /// consumer has committed and left its group.
+    /// Requests close without waiting: no further message is handed out (the ``messages``
+    /// sequence ends at the next call), and once the application is done with the message in
+    /// hand (it asks for the next one, or calls ``close()``), the consumer commits what was stored
+    /// and leaves its group. Safe from inside a message handler; a graceful shutdown of a
+    /// ServiceLifecycle group does the same. (If the application never comes back, the consumer
+    /// closes anyway after 30 seconds.)
     public func requestClose() {
         self.core.requestClose()
     }
@@ -90,7 +94,7 @@ public final class KafkaConsumer: Service, Sendable {
     }
 
     deinit {
-        self.core.requestClose()
+        self.core.closeWithoutWaiting()
     }
 }
 

@@ -11,7 +11,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     private enum Phase {
         /// Fetching.
         case running
-        /// `close()` was called; the poll thread has not yet started closing the consumer.
+        /// Closing was asked for: no message is handed out any more; the poll thread waits until
+        /// the application is done with the one in hand (it calls `close()`, or asks for the next
+        /// message and gets the end), so that its offset is stored and committed, then closes.
         case closeRequested
         /// The poll thread is committing, leaving the group and destroying the handle.
         case closing
@@ -28,7 +30,16 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         var closeWaiters: [UnsafeContinuation<Void, Never>] = []
         /// Calls on the handle in progress outside the lock; closing waits for them.
         var handleUsers = 0
+        /// When closing was asked for.
+        var closeRequestedAt: ContinuousClock.Instant?
+        /// The application has finished with its messages (it called `close()`, or was given
+        /// the end of the sequence): the poll thread may close now.
+        var applicationDone = false
     }
+
+    /// How long, at most, a consumer asked to close waits for the application to finish the
+    /// message in hand before it closes anyway.
+    static let closeGracePeriod = Duration.seconds(30)
 
     let client: RDKafkaClient
     private let logger: Logger
@@ -110,8 +121,13 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// The next buffered message, or the end of the sequence (`nil`, or the fatal error) once the
     /// consumer stopped running; `nil` when the caller must wait.
     private static func ready(_ state: inout State) -> Result<KafkaConsumerMessage?, any Error>? {
+        if state.phase != .running {
+            // Buffered messages are not handed out once closing began: their offsets could no
+            // longer be committed, so the group reads them again instead.
+            state.applicationDone = true
+            return state.failure.map { .failure($0) } ?? .success(nil)
+        }
         if let message = state.buffer.popFirst() { return .success(message) }
-        if state.phase != .running { return state.failure.map { .failure($0) } ?? .success(nil) }
         return nil
     }
 
@@ -165,7 +181,8 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let done = self.state.withLock { state in
                 if state.phase == .closed { return true }
-                if state.phase == .running { state.phase = .closeRequested }
+                Self.requestClose(&state)
+                state.applicationDone = true
                 state.closeWaiters.append(continuation)
                 return false
             }
@@ -173,11 +190,26 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         }
     }
 
-    /// Starts closing without waiting.
+    /// Stops handing out messages; the consumer closes once the application is done with the
+    /// message in hand (see ``Phase/closeRequested``).
     func requestClose() {
+        self.state.withLock { Self.requestClose(&$0) }
+    }
+
+    /// Closes without waiting for the application (when it is gone: the consumer's deinit).
+    func closeWithoutWaiting() {
         self.state.withLock { state in
-            if state.phase == .running { state.phase = .closeRequested }
+            Self.requestClose(&state)
+            state.applicationDone = true
         }
+    }
+
+    private static func requestClose(_ state: inout State) {
+        guard state.phase == .running else { return }
+        state.phase = .closeRequested
+        state.closeRequestedAt = .now
+        // A task waiting for a message gets the end now: it holds no message.
+        state.applicationDone = state.applicationDone || state.waiter != nil
     }
 
     // MARK: Poll thread
@@ -187,8 +219,19 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         var errorLog = RateLimitedLog(interval: .seconds(5))
         var batch: [KafkaConsumerMessage] = []
         while true {
-            let (running, buffered) = self.state.withLock { ($0.phase == .running, $0.buffer.count) }
-            guard running else { break }
+            let (phase, buffered, mayClose) = self.state.withLock { state in
+                (
+                    state.phase, state.buffer.count,
+                    state.applicationDone || (state.closeRequestedAt.map { .now - $0 > Self.closeGracePeriod } ?? true)
+                )
+            }
+            if phase == .closeRequested {
+                if mayClose { break }
+                // Wait for the application to finish the message in hand (and store its offset).
+                usleep(2_000)
+                continue
+            }
+            guard phase == .running else { break }
             if buffered >= self.maxBuffered {
                 // The application is behind; fetched messages wait in librdkafka meanwhile.
                 usleep(2_000)
