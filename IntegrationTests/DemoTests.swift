@@ -217,6 +217,50 @@ enum DemoProcess {
         }
     }
 
+    /// A running demo process.
+    final class Running: @unchecked Sendable {
+        let process: Process
+        let arguments: [String]
+        let directory: URL
+        let output: FileHandle
+        let errors: FileHandle
+
+        init(process: Process, arguments: [String], directory: URL, output: FileHandle, errors: FileHandle) {
+            self.process = process
+            self.arguments = arguments
+            self.directory = directory
+            self.output = output
+            self.errors = errors
+        }
+
+        /// What it printed so far.
+        var outputSoFar: String { (try? String(contentsOf: self.directory.appendingPathComponent("stdout"), encoding: .utf8)) ?? "" }
+
+        /// Sends SIGTERM, as a container runtime does on shutdown.
+        func terminate() { self.process.terminate() }
+
+        /// Waits for the exit (killing the process after `timeout`).
+        func wait(timeout: Duration = .seconds(120)) async throws -> Result {
+            let deadline = ContinuousClock.now + timeout
+            while self.process.isRunning, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            if self.process.isRunning {
+                kill(self.process.processIdentifier, SIGKILL)
+                Issue.record("kafka-tracing-demo \(self.arguments.joined(separator: " ")) did not finish within \(timeout)")
+            }
+            self.process.waitUntilExit()
+            try self.output.close()
+            try self.errors.close()
+            defer { try? FileManager.default.removeItem(at: self.directory) }
+            return Result(
+                status: self.process.terminationStatus,
+                output: try String(contentsOf: self.directory.appendingPathComponent("stdout"), encoding: .utf8),
+                errors: try String(contentsOf: self.directory.appendingPathComponent("stderr"), encoding: .utf8)
+            )
+        }
+    }
+
     /// Runs the demo with `arguments`, in an environment without the caller's `OTEL_*` and Kafka
     /// variables plus `environment`, and returns its exit status and output.
     static func run(
@@ -224,6 +268,11 @@ enum DemoProcess {
         environment: [String: String] = [:],
         timeout: Duration = .seconds(120)
     ) async throws -> Result {
+        try await self.start(arguments, environment: environment).wait(timeout: timeout)
+    }
+
+    /// Starts the demo with `arguments` (see ``run(_:environment:timeout:)``).
+    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Running {
         let process = Process()
         process.executableURL = try self.executable
         process.arguments = arguments
@@ -234,34 +283,16 @@ enum DemoProcess {
         process.environment = variables
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         let outputURL = directory.appendingPathComponent("stdout")
         let errorsURL = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
         let output = try FileHandle(forWritingTo: outputURL)
         let errors = try FileHandle(forWritingTo: errorsURL)
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = FileHandle.nullDevice
-
         try process.run()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            Issue.record("kafka-tracing-demo \(arguments.joined(separator: " ")) did not finish within \(timeout)")
-        }
-        process.waitUntilExit()
-        try output.close()
-        try errors.close()
-        return Result(
-            status: process.terminationStatus,
-            output: try String(contentsOf: outputURL, encoding: .utf8),
-            errors: try String(contentsOf: errorsURL, encoding: .utf8)
-        )
+        return Running(process: process, arguments: arguments, directory: directory, output: output, errors: errors)
     }
 }

@@ -139,3 +139,10 @@ final class LockedValues<Value: Sendable>: Sendable {
     var values: [Value] { self.storage.withLock { $0 } }
     var count: Int { self.storage.withLock { $0.count } }
 }
+
+/// Any state shared with callbacks and handlers, behind a lock (a class, so closures share it).
+final class LockedState<State: Sendable>: Sendable {
+    private let storage: Mutex<State>
+    init(_ state: State) { self.storage = Mutex(state) }
+    func withLock<Result>(_ body: (inout State) -> Result) -> Result { self.storage.withLock { body(&$0) } }
+}

@@ -4,6 +4,7 @@ import Kafka
 import KafkaTracing
 import Logging
 import OTLPExporter
+import ServiceLifecycle
 import Tracing
 import TracingSDK
 
@@ -17,6 +18,29 @@ struct ClientOptions: ParsableArguments {
 
     @Option(help: "service.name of this tool's spans (default: OTEL_SERVICE_NAME, else the command's name).")
     var serviceName: String?
+
+    @Option(
+        name: .customLong("kafka-property"),
+        help: "A librdkafka property for the Kafka clients, key=value; repeat for more (e.g. security.protocol=ssl)."
+    )
+    var kafkaProperties: [String] = []
+
+    /// The `--kafka-property` values.
+    var properties: [String: String] {
+        Dictionary(
+            self.kafkaProperties.compactMap { text -> (String, String)? in
+                guard let equals = text.firstIndex(of: "=") else { return nil }
+                return (String(text[..<equals]), String(text[text.index(after: equals)...]))
+            },
+            uniquingKeysWith: { $1 }
+        )
+    }
+
+    func validate() throws {
+        for text in self.kafkaProperties where !text.contains("=") || text.hasPrefix("=") {
+            throw ValidationError("--kafka-property takes key=value, not \(text)")
+        }
+    }
 
     var servers: [String] {
         let value = self.bootstrapServers ?? ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"] ?? "localhost:9092"
@@ -49,22 +73,32 @@ struct Produce: AsyncParsableCommand {
     @Option(help: "How many messages.") var count: Int = 10
     @Option(help: "Value size in bytes.") var size: Int = 100
     @Option(help: "Message key (default: none).") var key: String?
+    @Option(help: "Messages per second at most (default: as fast as possible).") var rate: Int?
 
     func validate() throws {
         guard self.count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard self.size >= 0 else { throw ValidationError("--size must be 0 or more") }
+        if let rate { guard rate >= 1 else { throw ValidationError("--rate must be at least 1") } }
     }
 
     func run() async throws {
         let logger = quietLogger()
         let provider = try await self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-produce", logger: logger)
-        let producer = try TracedProducer(configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo"), logger: logger)
+        let producer = try TracedProducer(
+            configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo", properties: self.client.properties),
+            logger: logger
+        )
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: self.size)
         let start = ContinuousClock.now
         try await withTracer(provider.tracer) {
             for index in 0..<self.count {
                 try await withSpan("produce \(index)") { _ in
                     try await producer.send(KafkaProducerMessage(topic: self.topic, key: self.key, value: value))
+                }
+                if let rate = self.rate, index % 100 == 99 {
+                    // Pace in steps of 100 messages.
+                    let due = start + .seconds(Double(index + 1) / Double(rate))
+                    if due > .now { try await Task.sleep(until: due) }
                 }
                 if self.count >= 100_000, index > 0, index % 100_000 == 0 {
                     FileHandle.standardError.write("… \(index) messages enqueued\n".data(using: .utf8)!)
@@ -106,7 +140,8 @@ struct Consume: AsyncParsableCommand {
                 groupID: self.group,
                 topics: [self.topic],
                 clientID: "kafka-tracing-demo",
-                autoOffsetReset: self.offsetReset == "latest" ? .latest : .earliest
+                autoOffsetReset: self.offsetReset == "latest" ? .latest : .earliest,
+                properties: self.client.properties
             ),
             logger: logger
         )
@@ -125,7 +160,12 @@ struct Consume: AsyncParsableCommand {
 
 struct Relay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A traced hop: consume --from and re-produce each message (key, value, non-trace headers) to --to."
+        abstract: "A traced hop: consume --from and re-produce each message (key, value, non-trace headers) to --to.",
+        discussion: """
+            Runs as a ServiceLifecycle service group: on SIGTERM or SIGINT it stops fetching, \
+            finishes the message in hand, commits its offsets, delivers what it produced, exports \
+            every span, and exits 0.
+            """
     )
 
     @OptionGroup var client: ClientOptions
@@ -133,20 +173,38 @@ struct Relay: AsyncParsableCommand {
     @Option(help: "Topic to write.") var to: String
     @Option(help: "Consumer group.") var group: String
     @Option(help: "Stop after this many messages (default: run until interrupted).") var count: Int?
+    @Option(help: "Simulated work per message, in milliseconds.") var workMs: Int = 0
+
+    func validate() throws {
+        if let count { guard count >= 1 else { throw ValidationError("--count must be at least 1") } }
+        guard self.workMs >= 0 else { throw ValidationError("--work-ms must be 0 or more") }
+    }
 
     func run() async throws {
         let logger = quietLogger()
         let provider = try await self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-relay", logger: logger)
-        let producer = try TracedProducer(configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo"), logger: logger)
+        let producer = try TracedProducer(
+            configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo", properties: self.client.properties),
+            logger: logger
+        )
         let consumer = try TracedConsumer(
-            configuration: .init(bootstrapServers: self.client.servers, groupID: self.group, topics: [self.from], clientID: "kafka-tracing-demo", autoOffsetReset: .earliest),
+            configuration: .init(
+                bootstrapServers: self.client.servers,
+                groupID: self.group,
+                topics: [self.from],
+                clientID: "kafka-tracing-demo",
+                autoOffsetReset: .earliest,
+                properties: self.client.properties
+            ),
             logger: logger
         )
         let relayed = Counter()
         let limit = self.count
         let destination = self.to
-        try await withTracer(provider.tracer) {
+        let work = Duration.milliseconds(self.workMs)
+        let relay = HandlerService(tracer: provider.tracer) {
             try await consumer.run { message in
+                if work > .zero { try await Task.sleep(for: work) }
                 // The new message's trace headers come from this processing span, so the trace continues.
                 _ = try await producer.sendAndWait(
                     KafkaProducerMessage(
@@ -160,9 +218,30 @@ struct Relay: AsyncParsableCommand {
                 if let limit, relayed.value >= limit { consumer.consumer.requestClose() }
             }
         }
-        await producer.close()
-        await provider.shutdown()
+        // Shut down in reverse order: the relay stops first, then the producer delivers what it
+        // has, then the spans are exported.
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: provider),
+                .init(service: producer),
+                .init(service: relay, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        configuration.maximumGracefulShutdownDuration = .seconds(30)
+        try await ServiceGroup(configuration: configuration).run()
         print("Relayed \(relayed.value) messages from \(self.from) to \(self.to).")
+    }
+}
+
+/// Runs a consumer loop as a ServiceLifecycle service, with a tracer.
+struct HandlerService: Service {
+    let tracer: SDKTracer
+    let body: @Sendable () async throws -> Void
+
+    func run() async throws {
+        try await withTracer(self.tracer) { try await self.body() }
     }
 }
 

@@ -248,6 +248,36 @@ struct OTLPExporterTests {
         #expect(exporter.statistics.failedSpans == 1)
     }
 
+    @Test("a collector that comes back: spans ended during the outage are dropped and counted, later ones arrive")
+    func collectorReturns() async throws {
+        let first = try await OTLPReceiver.start()
+        let port = first.port
+        await first.stop()
+        let exporter = try OTLPHTTPExporter(
+            configuration: .init(endpoint: "http://127.0.0.1:\(port)/v1/traces", timeout: .milliseconds(500), environment: [:])
+        )
+        var configuration = BatchSpanProcessor.Configuration()
+        configuration.scheduleDelay = .milliseconds(50)
+        configuration.exportTimeout = .milliseconds(600)
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
+        let tracer = SDKTracer(resource: Resource(), processor: processor, sampler: AlwaysOnSampler())
+        for index in 0..<10 { tracer.startSpan("during outage \(index)").end() }
+        await processor.forceFlush()
+        #expect(processor.statistics.failedExport == 10)
+        #expect(exporter.statistics.failedSpans == 10)
+
+        let back = try await OTLPReceiver.start(port: port)
+        defer { Task { await back.stop() } }
+        for index in 0..<5 { tracer.startSpan("after \(index)").end() }
+        await processor.forceFlush()
+        #expect(processor.statistics.exported == 5)
+        let names = try back.requests.flatMap { request in
+            try ExportRequest(serializedBytes: request.body).resourceSpans.flatMap(\.scopeSpans).flatMap(\.spans).map(\.name)
+        }
+        #expect(Set(names) == Set((0..<5).map { "after \($0)" }))
+        await processor.shutdown()
+    }
+
     @Test("a partial success is counted")
     func partialSuccess() async throws {
         let receiver = try await OTLPReceiver.start()

@@ -55,8 +55,10 @@ public final class OTLPReceiver: Sendable {
         self.scheme = scheme
     }
 
-    /// - Parameter tls: serve https with this context instead of plain http.
-    public static func start(tls: NIOSSLContext? = nil) async throws -> OTLPReceiver {
+    /// - Parameters:
+    ///   - tls: serve https with this context instead of plain http.
+    ///   - port: the port to listen on; 0 picks a free one.
+    public static func start(tls: NIOSSLContext? = nil, port: Int = 0) async throws -> OTLPReceiver {
         let box = Mutex<OTLPReceiver?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -72,7 +74,7 @@ public final class OTLPReceiver: Sendable {
                     channel.pipeline.addHandler(Handler { request in box.withLock { $0! }.record(request) })
                 }
             }
-            .bind(host: "127.0.0.1", port: 0)
+            .bind(host: "127.0.0.1", port: port)
             .get()
         let receiver = OTLPReceiver(channel: channel, scheme: tls == nil ? "http" : "https")
         box.withLock { $0 = receiver }
