@@ -88,7 +88,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // The propagation parsers under libFuzzer (scripts/fuzz.sh); built normally, it replays
+        // the inputs given as arguments.
+        .executableTarget(
+            name: "PropagationFuzzer",
+            dependencies: ["TracingSDK"]
         ),
         // Tests only: an in-process HTTP server standing in for an OpenTelemetry collector.
         .target(
@@ -124,7 +131,8 @@ let package = Package(
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            exclude: ["FuzzCorpus"]
         ),
         .testTarget(
             name: "KafkaTests",

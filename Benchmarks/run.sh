@@ -93,14 +93,16 @@ for name in rows:
     with_header = "C-producer+traceparent-header" if name.startswith("TracedProducer,") and "disabled" not in name else None
     messages = median(name, "messages")
     allocations = median(name, "allocations")
+    header_ratio = f"{rate(name) / rate(with_header):.2f}" if with_header else ""
+    memory = f"{int(median(name, 'peak_rss_mb'))} MB" if "peak_rss_mb" in rows[name][0] else ""
     spans = ""
     if "spans_exported" in rows[name][0]:
         spans = f"{int(median(name, 'spans_exported'))} / {int(max(float(v['spans_dropped']) for v in rows[name]))}"
     print(
         f"| {name.replace('-', ' ').replace(',', ', ')} | {rate(name):,.0f} | {rate(name) / rate(baseline):.2f} "
-        f"| {f'{rate(name) / rate(with_header):.2f}' if with_header else ''} "
+        f"| {header_ratio} "
         f"| {1e9 / rate(name):,.0f} | {allocations / messages if allocations >= 0 else float('nan'):.1f} | {spans} "
-        f"| {f'{int(median(name, 'peak_rss_mb'))} MB' if 'peak_rss_mb' in rows[name][0] else ''} |"
+        f"| {memory} |"
     )
 PY
 rm -f "$RESULTS"
