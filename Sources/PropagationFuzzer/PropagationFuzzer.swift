@@ -7,9 +7,25 @@ import TracingSDK
 
 #if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzPropagation(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    checkPropagation(Array(UnsafeBufferPointer(start: data, count: size)))
+public func fuzzPropagation(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    checkPropagation(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
     return 0
+}
+
+// SwiftPM links an executable's entry point as `<module>_main`, so libFuzzer's own `main` is not
+// used: this one hands over to libFuzzer's driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@_cdecl("PropagationFuzzer_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzPropagation(data, size) }
 }
 #else
 @main
