@@ -68,7 +68,8 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Enqueues a message; `onDelivery` later receives its one outcome.
     ///
-    /// The callback runs on the producer's delivery thread: keep it short and non-blocking.
+    /// The callback runs on the producer's delivery thread, or inside a later `send` on the
+    /// sending thread (which serves ready reports as it goes): keep it short and non-blocking.
     /// - Throws: as ``send(_:)``; when it throws, `onDelivery` is never called.
     @inlinable
     nonisolated(nonsending) public func send<Key, Value>(
