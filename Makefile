@@ -2,7 +2,7 @@
 # and `make test` (every test).
 SWIFT ?= swift
 
-.PHONY: test demo deps build bench
+.PHONY: test demo deps build bench test-asan test-tsan fuzz soak
 
 ## Install what is missing (librdkafka-dev), then run every test: unit and integration.
 test: deps
@@ -22,3 +22,18 @@ build: deps
 ## Run every benchmark side by side with librdkafka from C, and print the table (Benchmarks/run.sh).
 bench: deps
 	./Benchmarks/run.sh
+
+## Every test under AddressSanitizer / ThreadSanitizer (each in its own build directory).
+test-asan: deps
+	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+test-tsan: deps
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+## libFuzzer over the W3C parsers for FUZZ_SECONDS (300); crashes join the replayed corpus.
+fuzz: deps
+	./scripts/fuzz.sh $(or $(FUZZ_SECONDS),300)
+
+## 1 M messages through produce → traced relay → traced consume (SOAK_COUNT, SOAK_RATE).
+soak: deps
+	./scripts/soak.sh

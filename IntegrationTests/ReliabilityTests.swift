@@ -251,6 +251,11 @@ extension KafkaIntegrationTests {
             let relayedText = try #require(summary.split(separator: " ").dropFirst().first)
             let relayed = try #require(Int(relayedText))
             #expect(relayed > 0 && relayed < total, "the signal should arrive mid-stream (relayed \(relayed))")
+            // Every span it started was ended and exported (two per message: process and send).
+            #expect(
+                stopped.output.contains("Spans: \(2 * relayed) started, \(2 * relayed) ended, \(2 * relayed) exported, 0 dropped"),
+                "\(stopped.output.split(separator: "\n").filter { $0.hasPrefix("Spans:") })"
+            )
 
             // Everything it relayed was delivered, and every span of it exported.
             let spans = try ExportedSpan.decode(receiver.requests)

@@ -232,7 +232,16 @@ struct Relay: AsyncParsableCommand {
         configuration.maximumGracefulShutdownDuration = .seconds(30)
         try await ServiceGroup(configuration: configuration).run()
         print("Relayed \(relayed.value) messages from \(self.from) to \(self.to).")
+        print(spanSummary(provider))
     }
+}
+
+/// `Spans: N started, N ended, E exported, D dropped`: what the tracer did, for scripts.
+func spanSummary(_ provider: TracerProvider) -> String {
+    let statistics = provider.batchProcessor?.statistics
+    let exported = statistics?.exported ?? 0
+    let dropped = (statistics?.droppedQueueFull ?? 0) + (statistics?.failedExport ?? 0)
+    return "Spans: \(provider.spanCounts), \(exported) exported, \(dropped) dropped"
 }
 
 /// Runs a consumer loop as a ServiceLifecycle service, with a tracer.

@@ -1,3 +1,4 @@
+import Foundation
 /// The librdkafka properties a configuration resolves to, in the order they are applied, with
 /// secrets kept out of every printed form.
 public struct KafkaClientProperties: Sendable, Hashable, CustomStringConvertible {
@@ -79,6 +80,14 @@ extension KafkaClientConfiguration {
             throw .invalidConfiguration(
                 "bootstrapServers is empty: give at least one broker as \"host:port\" (for example \"localhost:9092\")"
             )
+        }
+        // librdkafka's own message for a missing certificate or key file does not name the file.
+        let properties = self.resolvedProperties
+        for key in ["ssl.ca.location", "ssl.certificate.location", "ssl.key.location"] {
+            guard let path = properties[key], !path.isEmpty, path != "probe" else { continue }
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw .invalidConfiguration("\(key) names \"\(path)\", which does not exist: give the path of a readable PEM file")
+            }
         }
     }
 }

@@ -183,9 +183,13 @@ public final class TracerProvider: Service, Sendable {
             propagator: self.tracer.propagator,
             idGenerator: self.tracer.idGenerator,
             limits: self.tracer.shared.limits,
-            scope: self.tracer.shared.scope
+            scope: self.tracer.shared.scope,
+            counts: self.tracer.shared.counts
         )
     }
+
+    /// Recording spans started and ended by this provider's tracers (see ``SDKTracer/spanCounts``).
+    public var spanCounts: SpanCounts { self.tracer.spanCounts }
 
     /// Exports every ended span now and waits for it.
     public func forceFlush() async { await self.tracer.flush() }

@@ -112,6 +112,7 @@ final class RecordingSpan: Sendable {
         self.startNanoseconds = startNanoseconds
         self.tracer = tracer
         self.state = Mutex(State(name: name))
+        tracer.counts.didStart()
     }
 
     var isRecording: Bool { self.state.withLock { !$0.ended } }
@@ -220,6 +221,9 @@ final class RecordingSpan: Sendable {
                 instrumentationScope: self.tracer.scope
             )
         }
-        if let finished { self.tracer.processor.onEnd(finished) }
+        if let finished {
+            self.tracer.counts.didEnd()
+            self.tracer.processor.onEnd(finished)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import Tracing
 
 /// The built-in tracer: an OpenTelemetry-style tracer behind swift-distributed-tracing's `Tracer`.
@@ -19,12 +20,14 @@ public final class SDKTracer: Tracer, Sendable {
         let resource: Resource
         let scope: InstrumentationScope
         let limits: SpanLimits
+        let counts: SpanCounter
 
-        init(processor: any SpanProcessor, resource: Resource, scope: InstrumentationScope, limits: SpanLimits) {
+        init(processor: any SpanProcessor, resource: Resource, scope: InstrumentationScope, limits: SpanLimits, counts: SpanCounter) {
             self.processor = processor
             self.resource = resource
             self.scope = scope
             self.limits = limits
+            self.counts = counts
         }
     }
 
@@ -40,7 +43,7 @@ public final class SDKTracer: Tracer, Sendable {
     /// Where ended spans go.
     public var processor: any SpanProcessor { self.shared.processor }
 
-    public init(
+    public convenience init(
         resource: Resource,
         processor: any SpanProcessor,
         sampler: any Sampler = ParentBasedSampler(root: AlwaysOnSampler()),
@@ -49,12 +52,38 @@ public final class SDKTracer: Tracer, Sendable {
         limits: SpanLimits = SpanLimits(),
         scope: InstrumentationScope = InstrumentationScope(name: SDKInfo.name, version: SDKInfo.version)
     ) {
+        self.init(
+            resource: resource,
+            processor: processor,
+            sampler: sampler,
+            propagator: propagator,
+            idGenerator: idGenerator,
+            limits: limits,
+            scope: scope,
+            counts: SpanCounter()
+        )
+    }
+
+    init(
+        resource: Resource,
+        processor: any SpanProcessor,
+        sampler: any Sampler,
+        propagator: any TextMapPropagator,
+        idGenerator: any IDGenerator,
+        limits: SpanLimits,
+        scope: InstrumentationScope,
+        counts: SpanCounter
+    ) {
         self.sampler = sampler
         self.idGenerator = idGenerator
         self.propagator = propagator
         self.propagation = FlattenedPropagation(propagator)
-        self.shared = Shared(processor: processor, resource: resource, scope: scope, limits: limits)
+        self.shared = Shared(processor: processor, resource: resource, scope: scope, limits: limits, counts: counts)
     }
+
+    /// How many recording spans this tracer (and the others of its provider) started and ended:
+    /// equal once the application is idle, or spans are left open somewhere.
+    public var spanCounts: SpanCounts { self.shared.counts.value }
 
     public func startSpan<Instant: TracerInstant>(
         _ operationName: String,
@@ -165,4 +194,20 @@ struct FlattenedPropagation: Sendable {
         if self.baggage { W3CBaggagePropagator().extract(carrier, into: &context, using: extractor) }
         for other in self.others { other.extract(carrier, into: &context, using: extractor) }
     }
+}
+
+/// How many recording (sampled or recorded-for-tail-sampling) spans were started and ended.
+public struct SpanCounts: Sendable, Hashable, CustomStringConvertible {
+    public var started: Int
+    public var ended: Int
+    public var description: String { "\(self.started) started, \(self.ended) ended" }
+}
+
+/// The counters behind ``SpanCounts``, shared by the tracers of a provider.
+final class SpanCounter: Sendable {
+    private let started = Atomic<Int>(0)
+    private let ended = Atomic<Int>(0)
+    func didStart() { self.started.add(1, ordering: .relaxed) }
+    func didEnd() { self.ended.add(1, ordering: .relaxed) }
+    var value: SpanCounts { SpanCounts(started: self.started.load(ordering: .relaxed), ended: self.ended.load(ordering: .relaxed)) }
 }

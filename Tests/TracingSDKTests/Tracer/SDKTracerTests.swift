@@ -142,6 +142,24 @@ struct SDKTracerTests {
         #expect(await test.spans().isEmpty)
     }
 
+    @Test("span counts: recording spans started and ended, shared by a provider's tracers; unsampled ones not counted")
+    func spanCounts() async {
+        let provider = TracerProvider(configuration: .init(exporters: [InMemorySpanExporter()], exportsImmediately: true, environment: [:]))
+        let other = provider.tracer(serviceName: "other")
+        let a = provider.tracer.startSpan("a")
+        let b = other.startSpan("b")
+        _ = other.startSpan("left open")
+        #expect(provider.spanCounts == SpanCounts(started: 3, ended: 0))
+        a.end()
+        b.end()
+        b.end()  // ended once
+        #expect(provider.spanCounts == SpanCounts(started: 3, ended: 2))
+        let unsampled = SDKTracer(resource: Resource(), processor: MultiSpanProcessor([]), sampler: AlwaysOffSampler())
+        unsampled.startSpan("not recorded").end()
+        #expect(unsampled.spanCounts == SpanCounts(started: 0, ended: 0))
+        await provider.shutdown()
+    }
+
     @Test("works the same under swift-distributed-tracing's InMemoryTracer-style global bootstrap: instrument interface")
     func instrumentInterface() {
         let test = TestTracer()
