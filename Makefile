@@ -23,12 +23,15 @@ build: deps
 bench: deps
 	./Benchmarks/run.sh
 
-## Every test under AddressSanitizer / ThreadSanitizer (each in its own build directory).
+## Every test under AddressSanitizer (its own build directory).
 test-asan: deps
 	$(SWIFT) test --sanitize=address --scratch-path .build-asan
 
+## The tracer and exporter tests under ThreadSanitizer. The Kafka tests cannot run under it on
+## Linux: librdkafka starts its threads with C11 thrd_create, which TSan does not see, and its
+## allocator crashes on them. See the README for what TSan reports.
 test-tsan: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'TracingSDKTests|OTLPExporterTests'
 
 ## libFuzzer over the W3C parsers for FUZZ_SECONDS (300); crashes join the replayed corpus.
 fuzz: deps
