@@ -25,7 +25,7 @@ bench: deps
 
 ## Every test under AddressSanitizer (its own build directory).
 test-asan: deps
-	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 ## The tracer and exporter tests under ThreadSanitizer. The Kafka tests cannot run under it on
 ## Linux: librdkafka starts its threads with C11 thrd_create, which TSan does not see, and its
