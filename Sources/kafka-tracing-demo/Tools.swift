@@ -36,6 +36,23 @@ struct ClientOptions: ParsableArguments {
         )
     }
 
+    /// The tools' producer: these servers and properties.
+    var producerConfiguration: KafkaProducerConfiguration {
+        KafkaProducerConfiguration(bootstrapServers: self.servers, clientID: "kafka-tracing-demo", properties: self.properties)
+    }
+
+    /// The tools' consumer of `topic` in `group`: these servers and properties.
+    func consumerConfiguration(group: String, topic: String, offsetReset: KafkaAutoOffsetReset = .earliest) -> KafkaConsumerConfiguration {
+        KafkaConsumerConfiguration(
+            bootstrapServers: self.servers,
+            groupID: group,
+            topics: [topic],
+            clientID: "kafka-tracing-demo",
+            autoOffsetReset: offsetReset,
+            properties: self.properties
+        )
+    }
+
     func validate() throws {
         for text in self.kafkaProperties where !text.contains("=") || text.hasPrefix("=") {
             throw ValidationError("--kafka-property takes key=value, not \(text)")
@@ -85,7 +102,7 @@ struct Produce: AsyncParsableCommand {
         let logger = quietLogger()
         let provider = try await self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-produce", logger: logger)
         let producer = try TracedProducer(
-            configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo", properties: self.client.properties),
+            configuration: self.client.producerConfiguration,
             logger: logger
         )
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: self.size)
@@ -135,13 +152,10 @@ struct Consume: AsyncParsableCommand {
         let logger = quietLogger()
         let provider = try await self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-consume", logger: logger)
         let consumer = try TracedConsumer(
-            configuration: .init(
-                bootstrapServers: self.client.servers,
-                groupID: self.group,
-                topics: [self.topic],
-                clientID: "kafka-tracing-demo",
-                autoOffsetReset: self.offsetReset == "latest" ? .latest : .earliest,
-                properties: self.client.properties
+            configuration: self.client.consumerConfiguration(
+                group: self.group,
+                topic: self.topic,
+                offsetReset: self.offsetReset == "latest" ? .latest : .earliest
             ),
             logger: logger
         )
@@ -184,18 +198,11 @@ struct Relay: AsyncParsableCommand {
         let logger = quietLogger()
         let provider = try await self.client.makeProvider(defaultServiceName: "kafka-tracing-demo-relay", logger: logger)
         let producer = try TracedProducer(
-            configuration: .init(bootstrapServers: self.client.servers, clientID: "kafka-tracing-demo", properties: self.client.properties),
+            configuration: self.client.producerConfiguration,
             logger: logger
         )
         let consumer = try TracedConsumer(
-            configuration: .init(
-                bootstrapServers: self.client.servers,
-                groupID: self.group,
-                topics: [self.from],
-                clientID: "kafka-tracing-demo",
-                autoOffsetReset: .earliest,
-                properties: self.client.properties
-            ),
+            configuration: self.client.consumerConfiguration(group: self.group, topic: self.from),
             logger: logger
         )
         let relayed = Counter()
