@@ -75,6 +75,17 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The floor under "extract": writing a span context into an empty ServiceContext allocates its
+    // dictionary storage and boxes the value, whatever the tracer (swift-distributed-tracing's type).
+    let extractedContext = context.spanContext!
+    Benchmark("ServiceContext write of a span context (part of extract)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var written = InstrumentationContext.topLevel
+            written.spanContext = extractedContext
+            blackHole(written)
+        }
+    }
+
     Benchmark(
         "batch processor, 2 producing threads",
         configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(3))

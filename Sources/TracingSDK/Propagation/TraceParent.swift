@@ -10,7 +10,14 @@ public enum TraceParent {
     /// lowercase; all-zero trace or parent ids are invalid. Surrounding spaces and tabs are ignored.
     /// - Returns: The remote parent's context (without trace state), or `nil` when invalid.
     public static func parse(_ header: String) -> SpanContext? {
-        Self.parse(header[...])
+        // The usual header (native, no surrounding whitespace) is parsed where it lies.
+        let direct = header.utf8.withContiguousStorageIfAvailable { bytes -> SpanContext?? in
+            guard let first = bytes.first, let last = bytes.last, !isOWS(first), !isOWS(last) else { return .none }
+            guard bytes.count >= Self.length else { return .some(nil) }
+            return .some(parse(bytes: bytes, totalCount: bytes.count))
+        }
+        if let direct, let result = direct { return result }
+        return Self.parse(header[...])
     }
 
     /// Parses a `traceparent` value held in a substring.
@@ -34,8 +41,8 @@ public enum TraceParent {
         } else if totalCount > Self.length {
             guard bytes[Self.length] == dash else { return nil }
         }
-        guard let high = parseHex(bytes, from: 3, count: 16), let low = parseHex(bytes, from: 19, count: 16),
-            let parent = parseHex(bytes, from: 36, count: 16), let flags = parseHex(bytes, from: 53, count: 2)
+        guard let high = parseHex16(bytes, from: 3), let low = parseHex16(bytes, from: 19),
+            let parent = parseHex16(bytes, from: 36), let flags = parseHex(bytes, from: 53, count: 2)
         else { return nil }
         let traceID = TraceID(high: high, low: low)
         guard traceID.isValid, parent != 0 else { return nil }
@@ -47,18 +54,51 @@ public enum TraceParent {
         )
     }
 
-    /// Parses `count` lowercase hex digits starting at `from` (the caller checked the length).
+    /// Parses `count` lowercase hex digits starting at `from` (the caller checked the length),
+    /// without a branch per digit.
     @inline(__always)
     private static func parseHex(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, count: Int) -> UInt64? {
         var value: UInt64 = 0
-        var index = start
-        let end = start + count
-        while index < end {
-            guard let digit = hexValue(bytes[index]) else { return nil }
-            value = value &<< 4 | UInt64(digit)
-            index &+= 1
+        var invalid: UInt8 = 0
+        for index in start..<(start + count) {
+            let byte = bytes[index]
+            let decimal = byte &- UInt8(ascii: "0")
+            let letter = byte &- UInt8(ascii: "a")
+            let isDecimal = decimal < 10
+            let isLetter = letter < 6
+            invalid |= (isDecimal || isLetter) ? 0 : 1
+            value = value &<< 4 | UInt64(isDecimal ? decimal : letter &+ 10)
         }
-        return value
+        return invalid == 0 ? value : nil
+    }
+
+    /// Parses 16 lowercase hex digits at `from` (the caller checked the length), eight at a time.
+    @inline(__always)
+    private static func parseHex16(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> UInt64? {
+        let raw = UnsafeRawPointer(bytes.baseAddress! + start)
+        guard let high = parseHex8(UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))),
+            let low = parseHex8(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        else { return nil }
+        return UInt64(high) << 32 | UInt64(low)
+    }
+
+    /// Eight lowercase hex digits (the first in the lowest byte) to their value, with word-wide
+    /// arithmetic: each byte becomes its digit, the digits are checked by writing them back as
+    /// hex and comparing, then packed into 32 bits.
+    @inline(__always)
+    static func parseHex8(_ word: UInt64) -> UInt32? {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        // '0'...'9' → 0...9 and 'a'...'f' → 10...15 (low nibble, plus 9 for letters: bit 6 set).
+        let digits = (word & (ones &* 0x0F)) &+ ((word >> 6) & ones) &* 9
+        guard digits & (ones &* 0xF0) == 0 else { return nil }
+        let letters = ((digits &+ ones &* 6) >> 4) & ones
+        let written = digits &+ ones &* 0x30 &+ letters &* 39
+        guard written == word else { return nil }
+        // Bytes d0 d1 … d7 (d0 most significant) → d0d1 d2d3 d4d5 d6d7 → one 32-bit value.
+        let pairs = ((digits << 4) | (digits >> 8)) & 0x00FF_00FF_00FF_00FF
+        let quads = (pairs | (pairs >> 8)) & 0x0000_FFFF_0000_FFFF
+        let packed = UInt32(truncatingIfNeeded: quads | (quads >> 16))
+        return packed.byteSwapped
     }
 
     /// Formats a span context as a version 00 `traceparent`.

@@ -143,12 +143,16 @@ extension StringProtocol {
         let utf8 = text.utf8
         var start = utf8.startIndex
         var end = utf8.endIndex
-        while start < end, utf8[start] == 0x20 || utf8[start] == 0x09 { utf8.formIndex(after: &start) }
+        while start < end, isOWS(utf8[start]) { utf8.formIndex(after: &start) }
         while start < end {
             let last = utf8.index(before: end)
-            guard utf8[last] == 0x20 || utf8[last] == 0x09 else { break }
+            guard isOWS(utf8[last]) else { break }
             end = last
         }
         return text[start..<end]
     }
 }
+
+/// HTTP optional white space: a space or a tab.
+@inline(__always)
+func isOWS(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }

@@ -96,8 +96,29 @@ public struct FinishedSpan: Sendable {
     public var droppedAttributeCount: Int
     public var droppedEventCount: Int
     public var droppedLinkCount: Int
-    public var resource: Resource
-    public var instrumentationScope: InstrumentationScope
+    /// The resource and scope, shared by every span of a tracer: one reference per span to copy
+    /// and release instead of their strings and dictionaries.
+    var origin: Origin
+
+    public var resource: Resource {
+        get { self.origin.resource }
+        set { self.origin = Origin(resource: newValue, scope: self.origin.scope) }
+    }
+
+    public var instrumentationScope: InstrumentationScope {
+        get { self.origin.scope }
+        set { self.origin = Origin(resource: self.origin.resource, scope: newValue) }
+    }
+
+    final class Origin: Sendable {
+        let resource: Resource
+        let scope: InstrumentationScope
+
+        init(resource: Resource, scope: InstrumentationScope) {
+            self.resource = resource
+            self.scope = scope
+        }
+    }
 
     /// Creates a finished span, for exporter tests and benchmarks; the tracer makes them otherwise.
     public init(
@@ -119,6 +140,44 @@ public struct FinishedSpan: Sendable {
         resource: Resource,
         instrumentationScope: InstrumentationScope
     ) {
+        self.init(
+            spanContext: spanContext,
+            parentSpanID: parentSpanID,
+            isLocalRoot: isLocalRoot,
+            hasRemoteParent: hasRemoteParent,
+            name: name,
+            kind: kind,
+            startNanosecondsSinceEpoch: startNanosecondsSinceEpoch,
+            endNanosecondsSinceEpoch: endNanosecondsSinceEpoch,
+            attributes: attributes,
+            events: events,
+            links: links,
+            status: status,
+            droppedAttributeCount: droppedAttributeCount,
+            droppedEventCount: droppedEventCount,
+            droppedLinkCount: droppedLinkCount,
+            origin: Origin(resource: resource, scope: instrumentationScope)
+        )
+    }
+
+    init(
+        spanContext: SpanContext,
+        parentSpanID: SpanID?,
+        isLocalRoot: Bool,
+        hasRemoteParent: Bool,
+        name: String,
+        kind: SpanKind,
+        startNanosecondsSinceEpoch: UInt64,
+        endNanosecondsSinceEpoch: UInt64,
+        attributes: SpanAttributes,
+        events: [SpanEvent],
+        links: [FinishedSpanLink],
+        status: SpanStatus?,
+        droppedAttributeCount: Int,
+        droppedEventCount: Int,
+        droppedLinkCount: Int,
+        origin: Origin
+    ) {
         self.spanContext = spanContext
         self.parentSpanID = parentSpanID
         self.isLocalRoot = isLocalRoot
@@ -134,8 +193,7 @@ public struct FinishedSpan: Sendable {
         self.droppedAttributeCount = droppedAttributeCount
         self.droppedEventCount = droppedEventCount
         self.droppedLinkCount = droppedLinkCount
-        self.resource = resource
-        self.instrumentationScope = instrumentationScope
+        self.origin = origin
     }
 
     public var duration: Duration {

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 import Tracing
 
@@ -34,19 +41,25 @@ public struct SDKSpan: Tracing.Span {
     }
 
     public var attributes: SpanAttributes {
-        get { self.recording?.attributes ?? [:] }
+        get { self.recording?.attributes ?? SpanAttributes() }
         nonmutating set { self.recording?.setAttributes(newValue) }
-        // `span.attributes[key] = value` edits the span's own storage in place (no copy of the
-        // attributes per set): they are lent out and put back, limits applied.
+        // `span.attributes[key] = value` edits the span's own storage in place, under the span's
+        // lock: no copy of the attributes and one lock round trip per set; limits applied after.
         nonmutating _modify {
-            guard let recording = self.recording else {
+            guard let recording = self.recording, recording.lock.lock() else {
                 var ignored = SpanAttributes()
                 yield &ignored
                 return
             }
-            var attributes = recording.takeAttributes()
-            defer { recording.setAttributes(attributes) }
-            yield &attributes
+            defer { recording.lock.unlock() }
+            guard !recording.state.ended else {
+                var ignored = SpanAttributes()
+                yield &ignored
+                return
+            }
+            let before = recording.prepareEdit()
+            yield &recording.state.attributes
+            recording.applyLimitsAfterEdit(before: before)
         }
     }
 
@@ -76,8 +89,12 @@ public struct SDKSpan: Tracing.Span {
 }
 
 /// The mutable state of a recording span, shared by every copy of its ``SDKSpan``.
-final class RecordingSpan: Sendable {
-    private struct State {
+///
+/// Its state is guarded by ``SpanLock``: a span is almost always used by one task at a time, so an
+/// uncontended lock that can be held across the `_modify` of ``SDKSpan/attributes`` costs less than
+/// a `Mutex` taken twice per attribute.
+final class RecordingSpan: @unchecked Sendable {
+    struct State {
         var name: String
         var attributes = SpanAttributes()
         var events: [SpanEvent] = []
@@ -95,7 +112,10 @@ final class RecordingSpan: Sendable {
     let kind: SpanKind
     let startNanoseconds: UInt64
     let tracer: SDKTracer.Shared
-    private let state: Mutex<State>
+    let lock = SpanLock()
+    /// Only read or written with ``lock`` held, which is what makes the runtime's exclusivity check
+    /// of each access redundant.
+    @exclusivity(unchecked) var state: State
 
     init(
         name: String,
@@ -111,58 +131,88 @@ final class RecordingSpan: Sendable {
         self.kind = kind
         self.startNanoseconds = startNanoseconds
         self.tracer = tracer
-        self.state = Mutex(State(name: name))
+        self.state = State(name: name)
         tracer.counts.didStart()
     }
 
-    var isRecording: Bool { self.state.withLock { !$0.ended } }
-    var name: String { self.state.withLock { $0.name } }
-    var attributes: SpanAttributes { self.state.withLock { $0.attributes } }
-
-    /// Moves the attributes out (leaving none) so the caller can edit them without a copy; they
-    /// go back with ``setAttributes(_:)``.
-    func takeAttributes() -> SpanAttributes {
-        self.state.withLock { state in
-            defer { state.attributes = SpanAttributes() }
-            // Room for a typical instrumentation's attributes at once, instead of regrowing.
-            if state.attributes.isEmpty { state.attributes.reserveCapacity(8) }
-            return state.attributes
-        }
+    /// Runs `body` with the state locked; `nil` when called from inside an edit of this span's
+    /// attributes on the same thread (a conversion that reads its own span), which must not
+    /// deadlock.
+    @inline(__always)
+    private func withState<Result>(_ body: (inout State) -> Result) -> Result? {
+        guard self.lock.lock() else { return nil }
+        defer { self.lock.unlock() }
+        return body(&self.state)
     }
 
+    var isRecording: Bool { self.withState { !$0.ended } ?? true }
+    var name: String { self.withState { $0.name } ?? "" }
+    var attributes: SpanAttributes { self.withState { $0.attributes } ?? SpanAttributes() }
+
     func setName(_ name: String) {
-        self.state.withLock { if !$0.ended { $0.name = name } }
+        self.withState { if !$0.ended { $0.name = name } }
+    }
+
+    /// Before an edit in place (lock held): makes room for a typical instrumentation's attributes
+    /// on the first edit, instead of regrowing (here, where the dictionary's code is specialised,
+    /// not through `reserveCapacity`). Returns what ``applyLimitsAfterEdit(before:)`` needs to
+    /// know of the attributes before the edit: their names, only when the edit may reach the
+    /// count limit (a span within 64 of it).
+    func prepareEdit() -> SpanAttributes? {
+        if self.state.attributes.isEmpty {
+            self.state.attributes = SpanAttributes([String: SpanAttribute](minimumCapacity: 8))
+        }
+        let limits = self.tracer.limits
+        return self.state.attributes.count + 64 > limits.attributeCountLimit ? self.state.attributes : nil
+    }
+
+    /// After the attributes were edited in place (lock held): drops what went over the count
+    /// limit, keeping the attributes the span had before the edit, and truncates long values.
+    func applyLimitsAfterEdit(before: SpanAttributes?) {
+        let limits = self.tracer.limits
+        if self.state.attributes.count > limits.attributeCountLimit {
+            let edited = self.state.attributes
+            self.state.attributes = before ?? SpanAttributes()
+            self.apply(edited, limits: limits)
+        } else if limits.attributeValueLengthLimit != nil {
+            limits.truncate(&self.state.attributes)
+        }
     }
 
     func setAttributes(_ attributes: SpanAttributes) {
         let limits = self.tracer.limits
-        self.state.withLock { state in
-            guard !state.ended else { return }
-            if attributes.count <= limits.attributeCountLimit && limits.attributeValueLengthLimit == nil {
-                state.attributes = attributes
-                return
-            }
-            // Over a limit: keep the attributes the span already had, then add new ones while
-            // there is room; count the rest as dropped.
-            var kept = SpanAttributes()
-            var added: [(String, SpanAttribute)] = []
-            attributes.forEach { name, value in
-                if state.attributes.get(name) != nil { kept.set(name, value: value) } else { added.append((name, value)) }
-            }
-            for (name, value) in added.sorted(by: { $0.0 < $1.0 }) {
-                if kept.count < limits.attributeCountLimit {
-                    kept.set(name, value: value)
-                } else {
-                    state.droppedAttributes += 1
-                }
-            }
-            limits.truncate(&kept)
-            state.attributes = kept
+        guard self.lock.lock() else { return }
+        defer { self.lock.unlock() }
+        guard !self.state.ended else { return }
+        if attributes.count <= limits.attributeCountLimit && limits.attributeValueLengthLimit == nil {
+            self.state.attributes = attributes
+        } else {
+            self.apply(attributes, limits: limits)
         }
     }
 
+    /// Replaces the attributes with `attributes` within the limits (lock held): the names the
+    /// span already had keep their new values, then new names are added in sorted order while
+    /// there is room, and the rest are counted as dropped.
+    private func apply(_ attributes: SpanAttributes, limits: SpanLimits) {
+        var kept = SpanAttributes()
+        var added: [(String, SpanAttribute)] = []
+        attributes.forEach { name, value in
+            if self.state.attributes.get(name) != nil { kept.set(name, value: value) } else { added.append((name, value)) }
+        }
+        for (name, value) in added.sorted(by: { $0.0 < $1.0 }) {
+            if kept.count < limits.attributeCountLimit {
+                kept.set(name, value: value)
+            } else {
+                self.state.droppedAttributes += 1
+            }
+        }
+        limits.truncate(&kept)
+        self.state.attributes = kept
+    }
+
     func setStatus(_ status: SpanStatus) {
-        self.state.withLock { state in
+        self.withState { state in
             // OpenTelemetry: `ok` is final; a description only goes with an error.
             guard !state.ended, state.status?.code != .ok else { return }
             state.status = status.code == .ok ? SpanStatus(code: .ok) : status
@@ -171,10 +221,11 @@ final class RecordingSpan: Sendable {
 
     func addEvent(_ event: SpanEvent) {
         var event = event
-        _ = self.tracer.limits.limit(&event.attributes, count: self.tracer.limits.eventAttributeCountLimit)
-        self.state.withLock { state in
+        let limits = self.tracer.limits
+        _ = limits.limit(&event.attributes, count: limits.eventAttributeCountLimit)
+        self.withState { state in
             guard !state.ended else { return }
-            if state.events.count < self.tracer.limits.eventCountLimit {
+            if state.events.count < limits.eventCountLimit {
                 state.events.append(event)
             } else {
                 state.droppedEvents += 1
@@ -185,10 +236,11 @@ final class RecordingSpan: Sendable {
     func addLink(_ link: SpanLink) {
         guard let context = link.context.spanContext, context.isValid else { return }
         var attributes = link.attributes
-        let dropped = self.tracer.limits.limit(&attributes, count: self.tracer.limits.linkAttributeCountLimit)
-        self.state.withLock { state in
+        let limits = self.tracer.limits
+        let dropped = limits.limit(&attributes, count: limits.linkAttributeCountLimit)
+        self.withState { state in
             guard !state.ended else { return }
-            if state.links.count < self.tracer.limits.linkCountLimit {
+            if state.links.count < limits.linkCountLimit {
                 state.links.append(FinishedSpanLink(spanContext: context, attributes: attributes, droppedAttributeCount: dropped))
             } else {
                 state.droppedLinks += 1
@@ -196,34 +248,64 @@ final class RecordingSpan: Sendable {
         }
     }
 
-    /// Ends the span once; later calls do nothing.
+    /// Ends the span once; later calls do nothing. What was recorded moves into the finished
+    /// span (nothing is copied).
     func end(at nanoseconds: UInt64) {
-        let finished: FinishedSpan? = self.state.withLock { state in
-            guard !state.ended else { return nil }
-            state.ended = true
-            return FinishedSpan(
+        guard self.lock.lock() else { return }
+        guard !self.state.ended else {
+            self.lock.unlock()
+            return
+        }
+        // The name stays readable (`operationName`) after the end.
+        var recorded = State(name: self.state.name)
+        recorded.ended = true
+        swap(&self.state, &recorded)
+        self.lock.unlock()
+        self.tracer.counts.didEnd()
+        self.tracer.processor.onEnd(
+            FinishedSpan(
                 spanContext: self.spanContext,
                 parentSpanID: self.parentSpanID,
                 isLocalRoot: self.parentSpanID == nil || self.hasRemoteParent,
                 hasRemoteParent: self.hasRemoteParent,
-                name: state.name,
+                name: recorded.name,
                 kind: self.kind,
                 startNanosecondsSinceEpoch: self.startNanoseconds,
                 endNanosecondsSinceEpoch: max(nanoseconds, self.startNanoseconds),
-                attributes: state.attributes,
-                events: state.events,
-                links: state.links,
-                status: state.status,
-                droppedAttributeCount: state.droppedAttributes,
-                droppedEventCount: state.droppedEvents,
-                droppedLinkCount: state.droppedLinks,
-                resource: self.tracer.resource,
-                instrumentationScope: self.tracer.scope
+                attributes: recorded.attributes,
+                events: recorded.events,
+                links: recorded.links,
+                status: recorded.status,
+                droppedAttributeCount: recorded.droppedAttributes,
+                droppedEventCount: recorded.droppedEvents,
+                droppedLinkCount: recorded.droppedLinks,
+                origin: self.tracer.origin
             )
+        )
+    }
+}
+
+/// A lock for one span's state: a compare-and-swap of the owning thread, spinning (then yielding)
+/// while another thread holds it. It tells a thread that already holds it (a nested access from
+/// inside an attribute edit) instead of deadlocking.
+struct SpanLock: ~Copyable, @unchecked Sendable {
+    private let owner = Atomic<UInt>(0)
+
+    /// Takes the lock; `false` when the calling thread already holds it.
+    @inline(__always)
+    func lock() -> Bool {
+        let me = UInt(bitPattern: Int(bitPattern: pthread_self()))
+        if self.owner.load(ordering: .relaxed) == me { return false }
+        var spins = 0
+        while !self.owner.weakCompareExchange(expected: 0, desired: me, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
+            spins += 1
+            if spins > 100 { sched_yield() }
         }
-        if let finished {
-            self.tracer.counts.didEnd()
-            self.tracer.processor.onEnd(finished)
-        }
+        return true
+    }
+
+    @inline(__always)
+    func unlock() {
+        self.owner.store(0, ordering: .releasing)
     }
 }

@@ -17,15 +17,15 @@ public final class SDKTracer: Tracer, Sendable {
     /// What every recording span of this tracer refers to.
     final class Shared: Sendable {
         let processor: any SpanProcessor
-        let resource: Resource
-        let scope: InstrumentationScope
+        let origin: FinishedSpan.Origin
+        var resource: Resource { self.origin.resource }
+        var scope: InstrumentationScope { self.origin.scope }
         let limits: SpanLimits
         let counts: SpanCounter
 
         init(processor: any SpanProcessor, resource: Resource, scope: InstrumentationScope, limits: SpanLimits, counts: SpanCounter) {
             self.processor = processor
-            self.resource = resource
-            self.scope = scope
+            self.origin = FinishedSpan.Origin(resource: resource, scope: scope)
             self.limits = limits
             self.counts = counts
         }

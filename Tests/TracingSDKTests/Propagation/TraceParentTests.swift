@@ -48,6 +48,30 @@ struct TraceParentTests {
         }
     }
 
+    @Test("every byte value in every position of the ids is read as lowercase hex or refused")
+    func everyByte() {
+        // The parser reads eight digits at once; compare it, byte by byte, with the grammar.
+        let valid = Array("0123456789abcdef".utf8)
+        let template = Array("00-\(Self.traceID)-\(Self.parentID)-01".utf8)
+        let idPositions = Array(3..<35) + Array(36..<52)
+        for position in idPositions {
+            for byte in UInt8.min...UInt8.max {
+                var header = template
+                header[position] = byte
+                let text = String(decoding: header, as: UTF8.self)
+                let context = TraceParent.parse(text)
+                guard valid.contains(byte) else {
+                    #expect(context == nil, "byte \(byte) at \(position) must be refused")
+                    continue
+                }
+                let expected = String(decoding: header, as: UTF8.self)
+                let read = context.map { "00-\($0.traceID)-\($0.spanID)-01" }
+                // An all-zero id stays invalid whatever the parser; these ids are never all zero.
+                #expect(read == expected, "byte \(byte) at \(position)")
+            }
+        }
+    }
+
     @Test("re-emits version 00 with the sampled and random flags")
     func format() throws {
         let future = try #require(TraceParent.parse("cc-\(Self.traceID)-\(Self.parentID)-0b-extra"))

@@ -122,9 +122,50 @@ struct SDKTracerTests {
         #expect(finished.attributes.count == 3)
         #expect(finished.droppedAttributeCount == 2)
         #expect(finished.attributes.get("a0") == .string("upda"))
+        var kept: [String] = []
+        finished.attributes.forEach { name, _ in kept.append(name) }
+        #expect(kept.sorted() == ["a0", "a1", "a2"])  // the first ones stay, later ones are dropped
         #expect(finished.events.map(\.name) == ["e0", "e1"])
         #expect(finished.droppedEventCount == 2)
         #expect(finished.links.count == 1 && finished.droppedLinkCount == 1)
+    }
+
+    @Test("attributes set from several threads at once all arrive, and none after the end")
+    func concurrentAttributes() async throws {
+        let test = TestTracer()
+        let span = test.tracer.startSpan("shared")
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    for index in 0..<250 { span.attributes["t\(task)-\(index)"] = index }
+                }
+            }
+        }
+        span.end()
+        span.attributes["late"] = "ignored"
+        let finished = try #require(await test.spans().first)
+        #expect(finished.attributes.count == 128)  // the default count limit
+        #expect(finished.droppedAttributeCount == 1_000 - 128)
+        #expect(finished.attributes.get("late") == nil)
+    }
+
+    @Test("an attribute whose conversion reads its own span neither deadlocks nor corrupts the span")
+    func reentrantAttribute() async throws {
+        struct ReadsSpan: SpanAttributeConvertible {
+            let span: SDKSpan
+            func toSpanAttribute() -> SpanAttribute {
+                // Runs while the span's attributes are being edited.
+                .string("\(self.span.operationName):\(self.span.attributes.count):\(self.span.isRecording)")
+            }
+        }
+        let test = TestTracer()
+        let span = test.tracer.startSpan("outer")
+        span.attributes["first"] = 1
+        span.attributes["nested"] = ReadsSpan(span: span)
+        span.end()
+        let finished = try #require(await test.spans().first)
+        #expect(finished.attributes.get("first") == .int64(1))
+        #expect(finished.attributes.get("nested") != nil)
     }
 
     @Test("unsampled spans are not recorded or exported, and their children stay unsampled")
