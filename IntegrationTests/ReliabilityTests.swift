@@ -117,7 +117,7 @@ extension KafkaIntegrationTests {
         }
     }
 
-    @Test("a handler that throws sometimes never loses or skips a message; a poison message is dead-lettered and the rest go on")
+    @Test("a handler that throws sometimes never loses or skips a message, with two small lanes; a poison message is dead-lettered and the rest go on")
     func failuresUnderLoad() async throws {
         try await withLeakCheck {
             let cluster = try TestCluster()
@@ -135,7 +135,8 @@ extension KafkaIntegrationTests {
             let order = LockedState<[Int32: [Int64]]>([:])
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {
-                    try await consumer.run { message in
+                    // Two lanes of four buffered messages: reading often waits for a full lane.
+                    try await consumer.run(partitionConcurrency: 2, bufferedPerLane: 4) { message in
                         let value = message.valueString ?? ""
                         let attempt = attempts.withLock { counts -> Int in
                             counts[value, default: 0] += 1
@@ -176,6 +177,81 @@ extension KafkaIntegrationTests {
             await producer.close()
             #expect(dead.map(\.valueString) == ["poison"])
             #expect(dead.first?.headers.contains { $0.key == "dlq.original.partition" && $0.stringValue == "2" } == true)
+        }
+    }
+
+    @Test("with partition concurrency, a poison message retries and is dead-lettered on its partition while the others keep progressing, each in order")
+    func poisonHoldsUpOnlyItsPartition() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let topic = try await cluster.makeTopic("lanes", partitions: 4)
+            let deadLetters = try await cluster.makeTopic("lanes-dlq", partitions: 1)
+            let producer = try cluster.makeProducer()
+            let perPartition = 60
+            let group = "lanes-\(UUID())"
+            let consumer = try TracedConsumer(
+                configuration: cluster.consumerConfiguration(group: group, topics: [topic]),
+                // About 1.4 s of retries: 200 + 400 + 800 ms.
+                failurePolicy: .deadLetter(topic: deadLetters, producer: producer, retries: 3, backoff: .milliseconds(200)),
+                logger: TestCluster.quietLogger
+            )
+            enum Event { case handled(partition: Int32, offset: Int64), poisonAttempt }
+            let events = LockedState<[Event]>([])
+            let running = LockedState<(now: Int, most: Int)>((0, 0))
+            // Partition 0 starts with the poison message; every partition then gets a steady stream.
+            _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, partition: 0, value: "poison"))
+            for index in 0..<perPartition {
+                for partition in Int32(0)..<4 {
+                    try await producer.send(KafkaProducerMessage(topic: topic, partition: partition, value: "p\(partition)-\(index)"))
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask {
+                    try await consumer.run(partitionConcurrency: 4) { message in
+                        running.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+                        defer { running.withLock { $0.now -= 1 } }
+                        if message.valueString == "poison" {
+                            events.withLock { $0.append(.poisonAttempt) }
+                            throw FlakyFailure(value: "poison", attempt: 0)
+                        }
+                        try await Task.sleep(for: .milliseconds(2))
+                        events.withLock { $0.append(.handled(partition: message.partition, offset: message.offset)) }
+                    }
+                }
+                try await eventually("every good message is handled") {
+                    events.withLock { $0.filter { if case .handled = $0 { true } else { false } }.count } >= 4 * perPartition
+                }
+                await consumer.close()
+                try await tasks.waitForAll()
+            }
+            let timeline = events.withLock { $0 }
+            let attempts = timeline.indices.filter { if case .poisonAttempt = timeline[$0] { true } else { false } }
+            #expect(attempts.count == 4, "the poison message is tried once and retried three times")
+            // While partition 0 was stuck retrying, the other partitions were handled.
+            let duringRetries = timeline[(attempts.first ?? 0)...(attempts.last ?? 0)].filter {
+                if case .handled(let partition, _) = $0 { partition != 0 } else { false }
+            }
+            #expect(duringRetries.count > 30, "other partitions should progress during the retries (\(duringRetries.count) handled)")
+            #expect(running.withLock { $0.most } > 1, "handlers of different partitions should run at once")
+            // Every message handled exactly once, in offset order within its partition.
+            var byPartition: [Int32: [Int64]] = [:]
+            for case .handled(let partition, let offset) in timeline { byPartition[partition, default: []].append(offset) }
+            for partition in Int32(0)..<4 {
+                let offsets = byPartition[partition] ?? []
+                #expect(offsets.count == perPartition, "partition \(partition)")
+                #expect(offsets == offsets.sorted() && Set(offsets).count == offsets.count, "partition \(partition) out of order")
+            }
+            let dlqConsumer = try cluster.makeConsumer(group: "lanes-dlq-\(UUID())", topic: deadLetters)
+            let dead = try await collect(1, from: dlqConsumer)
+            await dlqConsumer.close()
+            #expect(dead.map(\.valueString) == ["poison"])
+            // Everything was committed on close: the group has nothing left to read.
+            _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, partition: 1, value: "after"))
+            let again = try cluster.makeConsumer(group: group, topic: topic)
+            let rest = try await collect(1, from: again)
+            await again.close()
+            await producer.close()
+            #expect(rest.map(\.valueString) == ["after"])
         }
     }
 
@@ -220,8 +296,11 @@ extension KafkaIntegrationTests {
         }
     }
 
-    @Test("relay under SIGTERM: the message in hand finishes, offsets are committed, every relayed message is delivered and its spans exported; a restart loses nothing")
-    func relayGracefulShutdown() async throws {
+    @Test(
+        "relay under SIGTERM: the messages in hand finish, offsets are committed, every relayed message is delivered and its spans exported; a restart loses nothing",
+        arguments: [1, 2]
+    )
+    func relayGracefulShutdown(partitionConcurrency: Int) async throws {
         try await withLeakCheck {
             let cluster = try TestCluster()
             let source = try await cluster.makeTopic("sigterm-in", partitions: 2)
@@ -237,6 +316,7 @@ extension KafkaIntegrationTests {
             defer { Task { await receiver.stop() } }
             let arguments = [
                 "relay", "--from", source, "--to", destination, "--group", group, "--work-ms", "20",
+                "--partition-concurrency", "\(partitionConcurrency)",
                 "--bootstrap-servers", cluster.bootstrapServers, "--otlp-endpoint", "http://127.0.0.1:\(receiver.port)",
             ] + Self.quickGroups
             let environment = ["OTEL_BSP_SCHEDULE_DELAY": "100"]

@@ -188,10 +188,12 @@ struct Relay: AsyncParsableCommand {
     @Option(help: "Consumer group.") var group: String
     @Option(help: "Stop after this many messages (default: run until interrupted).") var count: Int?
     @Option(help: "Simulated work per message, in milliseconds.") var workMs: Int = 0
+    @Option(help: "Partitions relayed at once (each partition stays in order).") var partitionConcurrency: Int = 1
 
     func validate() throws {
         if let count { guard count >= 1 else { throw ValidationError("--count must be at least 1") } }
         guard self.workMs >= 0 else { throw ValidationError("--work-ms must be 0 or more") }
+        guard self.partitionConcurrency >= 1 else { throw ValidationError("--partition-concurrency must be at least 1") }
     }
 
     func run() async throws {
@@ -209,8 +211,9 @@ struct Relay: AsyncParsableCommand {
         let limit = self.count
         let destination = self.to
         let work = Duration.milliseconds(self.workMs)
+        let concurrency = self.partitionConcurrency
         let relay = HandlerService(tracer: provider.tracer) {
-            try await consumer.run { message in
+            try await consumer.run(partitionConcurrency: concurrency) { message in
                 if work > .zero { try await Task.sleep(for: work) }
                 // The new message's trace headers come from this processing span, so the trace continues.
                 _ = try await producer.sendAndWait(

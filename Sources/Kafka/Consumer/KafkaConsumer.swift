@@ -59,6 +59,13 @@ public final class KafkaConsumer: Service, Sendable {
         self.core.requestClose()
     }
 
+    /// For an application that hands messages on to other tasks (the traced consumer's
+    /// concurrent handlers): after ``requestClose()``, the consumer waits for ``close()`` before
+    /// it commits and leaves, instead of closing as soon as the ``messages`` sequence ended.
+    package func handsMessagesOn() {
+        self.core.setApplicationHandsOn()
+    }
+
     /// Marks a message as processed: its offset (plus one) will be committed.
     ///
     /// Offsets of partitions that were revoked meanwhile are skipped, since the partition's new

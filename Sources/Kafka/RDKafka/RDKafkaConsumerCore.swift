@@ -35,6 +35,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         /// The application has finished with its messages (it called `close()`, or was given
         /// the end of the sequence): the poll thread may close now.
         var applicationDone = false
+        /// The application hands messages on to other tasks (a concurrent traced handler): the
+        /// end of the sequence does not mean it is done with them; only `close()` does.
+        var applicationHandsOn = false
     }
 
     /// How long, at most, a consumer asked to close waits for the application to finish the
@@ -124,7 +127,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         if state.phase != .running {
             // Buffered messages are not handed out once closing began: their offsets could no
             // longer be committed, so the group reads them again instead.
-            state.applicationDone = true
+            if !state.applicationHandsOn { state.applicationDone = true }
             return state.failure.map { .failure($0) } ?? .success(nil)
         }
         if let message = state.buffer.popFirst() { return .success(message) }
@@ -193,7 +196,15 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// Stops handing out messages; the consumer closes once the application is done with the
     /// message in hand (see ``Phase/closeRequested``).
     func requestClose() {
-        self.state.withLock { Self.requestClose(&$0) }
+        let waiter = self.state.withLock { state -> UnsafeContinuation<KafkaConsumerMessage?, any Error>? in
+            Self.requestClose(&state)
+            // An application that hands messages on closes later (with `close()`); the task
+            // waiting for a message gets the end now, not when the consumer is closed.
+            guard state.applicationHandsOn else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
     }
 
     /// Closes without waiting for the application (when it is gone: the consumer's deinit).
@@ -208,8 +219,15 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         guard state.phase == .running else { return }
         state.phase = .closeRequested
         state.closeRequestedAt = .now
-        // A task waiting for a message gets the end now: it holds no message.
-        state.applicationDone = state.applicationDone || state.waiter != nil
+        // A task waiting for a message gets the end now: it holds no message (unless it handed
+        // earlier ones on to other tasks).
+        state.applicationDone = state.applicationDone || (state.waiter != nil && !state.applicationHandsOn)
+    }
+
+    /// From now on, only `close()` (or the grace period) tells that the application is done
+    /// with its messages, not the end of the sequence.
+    func setApplicationHandsOn() {
+        self.state.withLock { $0.applicationHandsOn = true }
     }
 
     // MARK: Poll thread

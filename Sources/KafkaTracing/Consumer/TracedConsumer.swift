@@ -82,19 +82,77 @@ public final class TracedConsumer: Sendable {
         )
     }
 
-    /// Runs `handler` for each message, one at a time, until the consumer closes (``close()``, or
-    /// a graceful shutdown when run in a ServiceLifecycle service) or the failure policy stops it.
+    /// Runs `handler` for each message until the consumer closes (``close()``, or a graceful
+    /// shutdown when run in a ServiceLifecycle service) or the failure policy stops it.
+    ///
+    /// With `partitionConcurrency` 1 (the default), messages are handled one at a time. With more,
+    /// up to that many handlers run at once, for different partitions: the messages of one
+    /// partition are always handled one at a time and in order (so its offsets are stored in
+    /// order), and a message being retried holds up only its own partition. Each of the
+    /// `partitionConcurrency` lanes buffers at most `bufferedPerLane` messages; when the lane of a
+    /// stuck partition is full, reading waits (memory stays bounded). Partitions are spread over
+    /// the lanes in the order they first deliver. On close or graceful shutdown, handlers in
+    /// progress finish and buffered messages are left for the group to read again.
+    ///
+    /// When `run` returns or throws, the consumer is closed: stored offsets are committed.
     /// - Throws: ``TracedConsumerError`` when the policy is ``FailurePolicy/stop(retries:backoff:)``
-    ///   and a message's handler kept failing.
-    public func run(_ handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void) async throws {
-        try await withGracefulShutdownHandler {
-            for try await message in self.consumer.messages {
-                try await self.process([message], topic: message.topic) { try await handler($0[0]) }
+    ///   and a message's handler kept failing (the other lanes are cancelled).
+    public func run(
+        partitionConcurrency: Int = 1,
+        bufferedPerLane: Int = 256,
+        _ handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void
+    ) async throws {
+        do {
+            try await withGracefulShutdownHandler {
+                if partitionConcurrency > 1 {
+                    try await self.runConcurrently(lanes: partitionConcurrency, bufferedPerLane: bufferedPerLane, handler)
+                } else {
+                    for try await message in self.consumer.messages {
+                        try await self.process([message], topic: message.topic) { try await handler($0[0]) }
+                    }
+                }
+            } onGracefulShutdown: {
+                self.consumer.requestClose()
             }
-        } onGracefulShutdown: {
-            self.consumer.requestClose()
+        } catch {
+            // Stopped by the failure policy (or a fatal consumer error): commit what was done.
+            await self.consumer.close()
+            throw error
         }
         await self.consumer.close()
+    }
+
+    private func runConcurrently(
+        lanes laneCount: Int,
+        bufferedPerLane: Int,
+        _ handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void
+    ) async throws {
+        // Handlers still hold messages when the sequence ends: close only after they are done.
+        self.consumer.handsMessagesOn()
+        let lanes = (0..<laneCount).map { _ in PartitionLane(capacity: bufferedPerLane) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in lanes {
+                group.addTask {
+                    while let message = await lane.receive() {
+                        try await self.process([message], topic: message.topic) { try await handler($0[0]) }
+                    }
+                }
+            }
+            group.addTask {
+                // Each partition keeps its lane, so its messages stay in order. When reading ends
+                // (close, shutdown), handlers in progress finish and buffered messages are left.
+                defer { for lane in lanes { lane.finish() } }
+                var laneOfPartition: [KafkaTopicPartition: Int] = [:]
+                for try await message in self.consumer.messages {
+                    let partition = KafkaTopicPartition(topic: message.topic, partition: message.partition)
+                    let index = laneOfPartition[partition] ?? laneOfPartition.count % lanes.count
+                    laneOfPartition[partition] = index
+                    guard await lanes[index].send(message) else { break }
+                }
+            }
+            // The first error (a handler the policy gave up on) cancels the other lanes.
+            try await group.waitForAll()
+        }
     }
 
     /// Runs `handler` for batches of messages already fetched (at most `maxMessages`), each batch
