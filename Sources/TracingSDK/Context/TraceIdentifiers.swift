@@ -174,12 +174,27 @@ func hexDigit(_ nibble: UInt8) -> UInt8 {
     nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
 }
 
-/// Writes `value` as 16 lowercase hex digits at `offset`.
+/// Writes `value` as 16 lowercase hex digits at `offset` (the caller checked the room), eight
+/// digits per store.
 @inline(__always)
 func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
-    for index in 0..<16 {
-        buffer[offset + index] = hexDigit(UInt8(truncatingIfNeeded: value >> UInt64(60 - index * 4)) & 0xF)
-    }
+    let raw = UnsafeMutableRawPointer(buffer.baseAddress! + offset)
+    raw.storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: value >> 32)).littleEndian, as: UInt64.self)
+    raw.storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: value)).littleEndian, toByteOffset: 8, as: UInt64.self)
+}
+
+/// The eight lowercase hex digits of `value`, most significant first, as the bytes of a
+/// little-endian word: each byte of the value is spread to two bytes (one nibble each), then all
+/// eight nibbles become ASCII at once.
+@inline(__always)
+func hexDigits(_ value: UInt32) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    var word = UInt64(value.byteSwapped)  // the most significant byte first (lowest)
+    word = (word | word << 16) & 0x0000_FFFF_0000_FFFF
+    word = (word | word << 8) & 0x00FF_00FF_00FF_00FF
+    word = ((word >> 4) & 0x000F_000F_000F_000F) | ((word & 0x000F_000F_000F_000F) << 8)
+    let letters = ((word &+ ones &* 6) >> 4) & ones
+    return word &+ ones &* 0x30 &+ letters &* 39
 }
 
 /// The value of one lowercase hex digit, or `nil`.

@@ -80,6 +80,20 @@ struct TraceParentTests {
         #expect(TraceParent.format(unsampled) == "00-00000000000000010000000000000002-0000000000000003-00")
     }
 
+    @Test("ids format as 16 lowercase hex digits, and read back")
+    func formatIDs() {
+        var generator = SystemRandomNumberGenerator()
+        let values: [UInt64] = [0, 1, 0xF, 0x10, 0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210, .max]
+            + (0..<1_000).map { _ in generator.next() }
+        for value in values {
+            let expected = String(repeating: "0", count: 16 - String(value, radix: 16).count) + String(value, radix: 16)
+            #expect(SpanID(value).description == expected)
+            #expect(SpanID(hexString: expected)?.value == value)
+            let context = SpanContext(traceID: TraceID(high: value, low: ~value), spanID: SpanID(value | 1))
+            #expect(TraceParent.parse(TraceParent.format(context))?.traceID == context.traceID)
+        }
+    }
+
     @Test("ids parse only lowercase hex of the right length")
     func ids() {
         #expect(TraceID(hexString: Self.traceID)?.description == Self.traceID)
