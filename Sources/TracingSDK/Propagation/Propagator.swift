@@ -29,7 +29,18 @@ public struct W3CTraceContextPropagator: TextMapPropagator {
         into carrier: inout Carrier,
         using injector: Inject
     ) where Inject.Carrier == Carrier {
-        guard let spanContext = context.spanContext, spanContext.isValid else { return }
+        guard let spanContext = context.spanContext else { return }
+        self.inject(spanContext, into: &carrier, using: injector)
+    }
+
+    /// Writes `traceparent` (and `tracestate`) for a span context already read from the context.
+    @inline(__always)
+    func inject<Carrier, Inject: Injector>(
+        _ spanContext: SpanContext,
+        into carrier: inout Carrier,
+        using injector: Inject
+    ) where Inject.Carrier == Carrier {
+        guard spanContext.isValid else { return }
         injector.inject(TraceParent.format(spanContext), forKey: "traceparent", into: &carrier)
         if !spanContext.traceState.isEmpty {
             let state = spanContext.traceState.headerValue

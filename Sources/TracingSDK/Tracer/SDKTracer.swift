@@ -179,8 +179,12 @@ struct FlattenedPropagation: Sendable {
         into carrier: inout Carrier,
         using injector: Inject
     ) where Inject.Carrier == Carrier {
-        if self.traceContext { W3CTraceContextPropagator().inject(context, into: &carrier, using: injector) }
-        if self.baggage { W3CBaggagePropagator().inject(context, into: &carrier, using: injector) }
+        // The span context is read once; a context holding nothing else has no baggage to look up.
+        let spanContext = context.spanContext
+        if self.traceContext, let spanContext { W3CTraceContextPropagator().inject(spanContext, into: &carrier, using: injector) }
+        if self.baggage, spanContext == nil || context.count > 1 {
+            W3CBaggagePropagator().inject(context, into: &carrier, using: injector)
+        }
         for other in self.others { other.inject(context, into: &carrier, using: injector) }
     }
 
