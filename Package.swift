@@ -32,11 +32,15 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
         ),
+        // Under ThreadSanitizer only: librdkafka's C11 threads started through pthread_create,
+        // so TSan sees them (empty in every other build).
+        .target(name: "CTSanThreads"),
         // The Swift Kafka client over librdkafka, with the embedded (mock) broker.
         .target(
             name: "Kafka",
             dependencies: [
                 "CRDKafka",
+                "CTSanThreads",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
