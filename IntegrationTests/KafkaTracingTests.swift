@@ -247,8 +247,8 @@ extension KafkaIntegrationTests {
         }
     }
 
-    @Test("the stop policy ends run with the handler's error and does not commit the message")
-    func stopPolicy() async throws {
+    @Test("the stop policy ends run with the handler's error and does not commit the message", arguments: [1, 3])
+    func stopPolicy(partitionConcurrency: Int) async throws {
         try await withLeakCheck {
             let cluster = try TestCluster()
             let topic = try await cluster.makeTopic("stop", partitions: 1)
@@ -257,7 +257,7 @@ extension KafkaIntegrationTests {
             await producer.close()
             let consumer = try self.tracedConsumer(cluster, topic: topic)
             let error = try await #require(throws: TracedConsumerError.self) {
-                try await consumer.run { _ in throw TestFailure(reason: "nope") }
+                try await consumer.run(partitionConcurrency: partitionConcurrency) { _ in throw TestFailure(reason: "nope") }
             }
             #expect(error.message.valueString == "poison")
             await consumer.close()

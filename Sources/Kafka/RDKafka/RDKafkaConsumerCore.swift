@@ -310,10 +310,15 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 isFatal: true
             )
             self.logger.critical("Kafka consumer fatal error", metadata: ["kafka.error": "\(error)"])
-            self.state.withLock { state in
+            let waiter = self.state.withLock { state -> UnsafeContinuation<KafkaConsumerMessage?, any Error>? in
                 state.failure = error
-                if state.phase == .running { state.phase = .closeRequested }
+                Self.requestClose(&state)
+                // A reader that hands messages on gets the error now; others when it closes.
+                guard state.applicationHandsOn else { return nil }
+                defer { state.waiter = nil }
+                return state.waiter
             }
+            waiter?.resume(throwing: error)
             return
         }
         guard errorLog.shouldLog() else { return }

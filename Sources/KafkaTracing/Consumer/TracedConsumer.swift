@@ -150,8 +150,9 @@ public final class TracedConsumer: Sendable {
                     guard await lanes[index].send(message) else { break }
                 }
             }
-            // The first error (a handler the policy gave up on) cancels the other lanes.
-            try await group.waitForAll()
+            // The first error (a handler the policy gave up on) leaves the group, which cancels
+            // the other lanes and the reader (`waitForAll` would wait for them instead).
+            while try await group.next() != nil {}
         }
     }
 
