@@ -2,11 +2,12 @@
 #define CTSANTHREADS_H
 
 /*
- * Under ThreadSanitizer only (make test-tsan): librdkafka starts its threads with C11
- * thrd_create, which glibc implements without going through pthread_create, so TSan never sees
- * those threads start and crashes in its allocator on them. This target defines thrd_create in
- * the test executable as a pthread_create that TSan intercepts; librdkafka's calls bind to it.
- * In any other build it defines nothing.
+ * Under ThreadSanitizer only (make test-tsan): librdkafka uses C11 threads (thrd_create,
+ * thrd_join, mtx_*, cnd_*, call_once), which glibc implements without going through the pthread
+ * functions TSan intercepts, so TSan never sees those threads start (its allocator crashes on
+ * them) nor librdkafka's locks (it would report races on what they protect). This target
+ * defines those functions in the test executable as their pthread counterparts, which TSan
+ * intercepts; librdkafka's calls bind to them. In any other build it defines nothing.
  */
 int ctsanthreads_active(void);
 
