@@ -92,7 +92,10 @@ public final class TracedConsumer: Sendable {
     /// `partitionConcurrency` lanes buffers at most `bufferedPerLane` messages; when the lane of a
     /// stuck partition is full, reading waits (memory stays bounded). Partitions are spread over
     /// the lanes in the order they first deliver. On close or graceful shutdown, handlers in
-    /// progress finish and buffered messages are left for the group to read again.
+    /// progress finish and buffered messages are left for the group to read again. After a
+    /// rebalance, messages already buffered for a partition that moved away are still handled
+    /// here (their offsets are not stored), so its new owner may handle them again: delivery stays
+    /// at-least-once.
     ///
     /// When `run` returns or throws, the consumer is closed: stored offsets are committed.
     /// - Throws: ``TracedConsumerError`` when the policy is ``FailurePolicy/stop(retries:backoff:)``
