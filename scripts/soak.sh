@@ -9,13 +9,17 @@
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 scripts/soak.sh    …or to your collector
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9 scripts/soak.sh       …or to none (drops counted)
 #
-# SOAK_RATE paces the producer (messages/s, default 1000): the relay waits for each message's
-# delivery before committing it (at-least-once), so it runs at about 1–2 k messages/s, and the
-# embedded broker keeps only ~5 MB per partition: the relay must not fall too far behind.
+# SOAK_RATE paces the producer (messages/s, default 1000) and SOAK_LANES sets the relay's
+# --partition-concurrency (default 4): the relay waits for each message's delivery before
+# committing it (at-least-once), and the embedded broker keeps only ~5 MB per partition, so the
+# relay must not fall too far behind (messages it has not read yet would be deleted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${SOAK_COUNT:-1000000}
 RATE=${SOAK_RATE:-1000}
+# The relay handles the four partitions at once (each in order): a message waits for its delivery
+# report before its offset is stored, so one lane alone runs at about 1–2 k messages/s.
+LANES=${SOAK_LANES:-4}
 export OTEL_TRACES_EXPORTER=${OTEL_TRACES_EXPORTER:-otlp}
 export OTEL_TRACES_SAMPLER=always_on
 
@@ -53,7 +57,7 @@ fi
 echo "Spans go to $OTEL_EXPORTER_OTLP_ENDPOINT" >&2
 
 "$DEMO" relay --bootstrap-servers "$SERVERS" --from soak-in --to soak-out --group soak-relay --count "$COUNT" \
-    --kafka-property linger.ms=0 \
+    --kafka-property linger.ms=0 --partition-concurrency "$LANES" \
     >"$LOG/relay.out" 2>"$LOG/relay.err" &
 RELAY=$!
 "$DEMO" consume --bootstrap-servers "$SERVERS" --topic soak-out --group soak-sink --count "$COUNT" \
