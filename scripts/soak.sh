@@ -8,6 +8,8 @@
 #   scripts/soak.sh                      spans go to a local sink that accepts everything
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 scripts/soak.sh    …or to your collector
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9 scripts/soak.sh       …or to none (drops counted)
+#   KAFKA_BOOTSTRAP_SERVERS=localhost:9092 scripts/soak.sh                on a real cluster: the
+#       embedded broker cannot carry a million messages (see the README)
 #
 # SOAK_RATE paces the producer (messages/s, default 1000) and SOAK_LANES sets the relay's
 # --partition-concurrency (default 4): the relay waits for each message's delivery before
@@ -28,10 +30,17 @@ DEMO="$(swift build -c release --show-bin-path)/kafka-tracing-demo"
 LOG=$(mktemp -d)
 echo "Logs and memory samples in $LOG" >&2
 
-coproc BROKER { exec "$DEMO" broker --topics soak-in,soak-out --partitions 4; }
-read -r SERVERS <&"${BROKER[0]}"
+BROKER_PID=""
+if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    # A real cluster (e.g. the docker-compose Kafka): topics soak-in and soak-out must exist (four
+    # partitions each) or be created automatically.
+    SERVERS=$KAFKA_BOOTSTRAP_SERVERS
+else
+    coproc BROKER { exec "$DEMO" broker --topics soak-in,soak-out --partitions 4; }
+    read -r SERVERS <&"${BROKER[0]}"
+fi
 SINK_PID=""
-trap 'kill "$BROKER_PID" $SINK_PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+trap 'kill $BROKER_PID $SINK_PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 if [ -z "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
     # A collector that accepts every export (OTLP/HTTP answers 200 with an empty body).
     python3 - >"$LOG/sink.port" 2>"$LOG/sink.err" <<'PY' &
