@@ -196,13 +196,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// Stops handing out messages; the consumer closes once the application is done with the
     /// message in hand (see ``Phase/closeRequested``).
     func requestClose() {
-        let waiter = self.state.withLock { state -> UnsafeContinuation<KafkaConsumerMessage?, any Error>? in
+        let waiter = self.state.withLock { state in
             Self.requestClose(&state)
-            // An application that hands messages on closes later (with `close()`); the task
-            // waiting for a message gets the end now, not when the consumer is closed.
-            guard state.applicationHandsOn else { return nil }
-            defer { state.waiter = nil }
-            return state.waiter
+            return Self.takeWaiterHandingOn(&state)
         }
         waiter?.resume(returning: nil)
     }
@@ -222,6 +218,15 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         // A task waiting for a message gets the end now: it holds no message (unless it handed
         // earlier ones on to other tasks).
         state.applicationDone = state.applicationDone || (state.waiter != nil && !state.applicationHandsOn)
+    }
+
+    /// Once closing was requested: an application that hands messages on closes later (with
+    /// `close()`), so its task waiting for a message must get the end (or the error) now, not when
+    /// the consumer is closed. Others get it from the poll thread as it closes.
+    private static func takeWaiterHandingOn(_ state: inout State) -> UnsafeContinuation<KafkaConsumerMessage?, any Error>? {
+        guard state.applicationHandsOn else { return nil }
+        defer { state.waiter = nil }
+        return state.waiter
     }
 
     /// From now on, only `close()` (or the grace period) tells that the application is done
@@ -310,13 +315,10 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 isFatal: true
             )
             self.logger.critical("Kafka consumer fatal error", metadata: ["kafka.error": "\(error)"])
-            let waiter = self.state.withLock { state -> UnsafeContinuation<KafkaConsumerMessage?, any Error>? in
+            let waiter = self.state.withLock { state in
                 state.failure = error
                 Self.requestClose(&state)
-                // A reader that hands messages on gets the error now; others when it closes.
-                guard state.applicationHandsOn else { return nil }
-                defer { state.waiter = nil }
-                return state.waiter
+                return Self.takeWaiterHandingOn(&state)
             }
             waiter?.resume(throwing: error)
             return
