@@ -35,14 +35,14 @@ public enum TraceParent {
     private static func parse(bytes: UnsafeBufferPointer<UInt8>, totalCount: Int) -> SpanContext? {
         let dash = UInt8(ascii: "-")
         guard bytes[2] == dash, bytes[35] == dash, bytes[52] == dash else { return nil }
-        guard let version = parseHex(bytes, from: 0, count: 2), version != 0xFF else { return nil }
+        guard let version = parseHex64(bytes[0..<2]), version != 0xFF else { return nil }
         if version == 0 {
             guard totalCount == Self.length else { return nil }
         } else if totalCount > Self.length {
             guard bytes[Self.length] == dash else { return nil }
         }
         guard let high = parseHex16(bytes, from: 3), let low = parseHex16(bytes, from: 19),
-            let parent = parseHex16(bytes, from: 36), let flags = parseHex(bytes, from: 53, count: 2)
+            let parent = parseHex16(bytes, from: 36), let flags = parseHex64(bytes[53..<55])
         else { return nil }
         let traceID = TraceID(high: high, low: low)
         guard traceID.isValid, parent != 0 else { return nil }
@@ -52,24 +52,6 @@ public enum TraceParent {
             flags: TraceFlags(rawValue: UInt8(flags)).intersection([.sampled, .randomTraceID]),
             isRemote: true
         )
-    }
-
-    /// Parses `count` lowercase hex digits starting at `from` (the caller checked the length),
-    /// without a branch per digit.
-    @inline(__always)
-    private static func parseHex(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, count: Int) -> UInt64? {
-        var value: UInt64 = 0
-        var invalid: UInt8 = 0
-        for index in start..<(start + count) {
-            let byte = bytes[index]
-            let decimal = byte &- UInt8(ascii: "0")
-            let letter = byte &- UInt8(ascii: "a")
-            let isDecimal = decimal < 10
-            let isLetter = letter < 6
-            invalid |= (isDecimal || isLetter) ? 0 : 1
-            value = value &<< 4 | UInt64(isDecimal ? decimal : letter &+ 10)
-        }
-        return invalid == 0 ? value : nil
     }
 
     /// Parses 16 lowercase hex digits at `from` (the caller checked the length), eight at a time.
