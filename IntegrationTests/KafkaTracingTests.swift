@@ -136,6 +136,11 @@ extension KafkaIntegrationTests {
             #expect(process.get("messaging.kafka.offset") == .int64(0))
             #expect(process.get("messaging.destination.partition.id") == send.get("messaging.destination.partition.id"))
             #expect(process.get("messaging.kafka.message.key") == .string("order-42"))
+            // One producer, two topics: each span names its own (the per-topic attribute templates).
+            #expect(sendPayments.attributes.get("messaging.destination.name") == .string(payments))
+            #expect(sendPayments.attributes.get("messaging.kafka.offset") == .int64(0))
+            #expect(processPayments.attributes.get("messaging.destination.name") == .string(payments))
+            #expect(send.get("messaging.destination.name") == .string(orders))
         }
     }
 

@@ -1,4 +1,5 @@
 import Kafka
+import Synchronization
 import Tracing
 
 /// OpenTelemetry messaging semantic-convention attribute names (v1.27 and later), and the older
@@ -50,10 +51,64 @@ struct ClientAttributes: Sendable {
     }
 
     func apply(to attributes: inout SpanAttributes) {
-        if let clientID { attributes[MessagingAttribute.clientID] = clientID }
-        if let consumerGroup { attributes[MessagingAttribute.consumerGroup] = consumerGroup }
-        if let serverAddress { attributes[MessagingAttribute.serverAddress] = serverAddress }
-        if let serverPort { attributes[MessagingAttribute.serverPort] = serverPort }
+        if let clientID { attributes.set(MessagingAttribute.clientID, value: .string(clientID)) }
+        if let consumerGroup { attributes.set(MessagingAttribute.consumerGroup, value: .string(consumerGroup)) }
+        if let serverAddress { attributes.set(MessagingAttribute.serverAddress, value: .string(serverAddress)) }
+        if let serverPort { attributes.set(MessagingAttribute.serverPort, value: .int64(Int64(serverPort))) }
+    }
+}
+
+/// The attributes every span of one kind for one topic starts with (system, operation,
+/// destination, client, server), built once per topic and copied into each span: a copy shares
+/// the dictionary until the span adds its own attributes, where setting each name anew would hash
+/// every name again for every message. Room is reserved for the span's own attributes, so the copy
+/// a span makes when it adds them does not grow and rehash.
+final class AttributeTemplates: Sendable {
+    /// Beyond this many topics, templates are built per span instead of kept.
+    static let maxTopics = 256
+
+    private let operation: String
+    private let legacyOperation: String?
+    private let client: ClientAttributes
+    private let templates = Mutex<[String: SpanAttributes]>([:])
+
+    /// - Parameters:
+    ///   - operation: `messaging.operation.name` and `.type` (`send`, `process`).
+    ///   - legacyOperation: `messaging.operation` in the older names, when they are emitted.
+    init(operation: String, legacyOperation: String?, client: ClientAttributes) {
+        self.operation = operation
+        self.legacyOperation = legacyOperation
+        self.client = client
+    }
+
+    private func build(_ topic: String) -> SpanAttributes {
+        var attributes = SpanAttributes([String: SpanAttribute](minimumCapacity: 16))
+        attributes.set(MessagingAttribute.system, value: .string("kafka"))
+        attributes.set(MessagingAttribute.operationName, value: .string(self.operation))
+        attributes.set(MessagingAttribute.operationType, value: .string(self.operation))
+        attributes.set(MessagingAttribute.destinationName, value: .string(topic))
+        self.client.apply(to: &attributes)
+        if let legacyOperation {
+            attributes.set(MessagingAttribute.legacyDestination, value: .string(topic))
+            attributes.set(MessagingAttribute.legacyOperation, value: .string(legacyOperation))
+        }
+        return attributes
+    }
+
+    func attributes(for topic: String) -> SpanAttributes {
+        if let template = self.templates.withLock({ $0[topic] }) { return template }
+        let template = self.build(topic)
+        self.templates.withLock { templates in
+            if templates.count < Self.maxTopics { templates[topic] = template }
+        }
+        return template
+    }
+}
+
+extension SpanAttributes {
+    /// Adds `template`'s attributes: the template itself when there are none yet (no hashing).
+    mutating func start(from template: SpanAttributes) {
+        if self.isEmpty { self = template } else { self.merge(template) }
     }
 }
 

@@ -59,6 +59,7 @@ public final class TracedConsumer: Sendable {
     public let options: KafkaTracingOptions
     public let failurePolicy: FailurePolicy
     let client: ClientAttributes
+    let templates: AttributeTemplates
     let logger: Logger
 
     /// Creates a consumer and joins its group. Offsets are stored by the traced handler
@@ -75,10 +76,16 @@ public final class TracedConsumer: Sendable {
         self.options = options
         self.failurePolicy = failurePolicy
         self.logger = logger
-        self.client = ClientAttributes(
+        let client = ClientAttributes(
             bootstrapServers: configuration.bootstrapServers,
             clientID: configuration.clientID,
             consumerGroup: configuration.groupID
+        )
+        self.client = client
+        self.templates = AttributeTemplates(
+            operation: "process",
+            legacyOperation: options.emitsLegacyAttributes ? "process" : nil,
+            client: client
         )
     }
 
@@ -283,33 +290,27 @@ public final class TracedConsumer: Sendable {
     }
 
     private func setAttributes(_ attributes: inout SpanAttributes, topic: String, messages: [KafkaConsumerMessage]) {
-        attributes[MessagingAttribute.system] = "kafka"
-        attributes[MessagingAttribute.operationName] = "process"
-        attributes[MessagingAttribute.operationType] = "process"
-        attributes[MessagingAttribute.destinationName] = topic
-        self.client.apply(to: &attributes)
-        if self.options.emitsLegacyAttributes {
-            attributes[MessagingAttribute.legacyDestination] = topic
-            attributes[MessagingAttribute.legacyOperation] = "process"
-        }
+        attributes.start(from: self.templates.attributes(for: topic))
         guard messages.count == 1 else {
-            attributes[MessagingAttribute.batchCount] = messages.count
+            attributes.set(MessagingAttribute.batchCount, value: .int64(Int64(messages.count)))
             return
         }
         let message = messages[0]
-        attributes[MessagingAttribute.partitionID] = String(message.partition)
-        attributes[MessagingAttribute.offset] = Int(message.offset)
-        if let key = message.keyString { attributes[MessagingAttribute.messageKey] = key }
-        if message.isTombstone { attributes[MessagingAttribute.tombstone] = true }
-        if self.options.recordsBodySize { attributes[MessagingAttribute.bodySize] = message.value?.count ?? 0 }
+        attributes.set(MessagingAttribute.partitionID, value: .string(String(message.partition)))
+        attributes.set(MessagingAttribute.offset, value: .int64(message.offset))
+        if let key = message.keyString { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }
+        if message.isTombstone { attributes.set(MessagingAttribute.tombstone, value: .bool(true)) }
+        if self.options.recordsBodySize {
+            attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.value?.count ?? 0)))
+        }
         for name in self.options.capturedHeaders {
             if let value = message.headers.last(where: { $0.key == name })?.stringValue {
-                attributes[MessagingAttribute.headerPrefix + name] = value
+                attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
             }
         }
         if self.options.emitsLegacyAttributes {
-            attributes[MessagingAttribute.legacyPartition] = Int(message.partition)
-            attributes[MessagingAttribute.legacyOffset] = Int(message.offset)
+            attributes.set(MessagingAttribute.legacyPartition, value: .int64(Int64(message.partition)))
+            attributes.set(MessagingAttribute.legacyOffset, value: .int64(message.offset))
         }
     }
 }

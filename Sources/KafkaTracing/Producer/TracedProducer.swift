@@ -18,7 +18,7 @@ public final class TracedProducer: Service, Sendable {
     /// The producer doing the sending.
     public let producer: KafkaProducer
     public let options: KafkaTracingOptions
-    let client: ClientAttributes
+    let templates: AttributeTemplates
 
     /// Creates a producer and traces it.
     /// - Throws: ``KafkaError`` as ``KafkaProducer/init(configuration:logger:)``.
@@ -34,9 +34,14 @@ public final class TracedProducer: Service, Sendable {
     public init(wrapping producer: KafkaProducer, options: KafkaTracingOptions = KafkaTracingOptions()) {
         self.producer = producer
         self.options = options
-        self.client = ClientAttributes(
+        let client = ClientAttributes(
             bootstrapServers: producer.configuration.bootstrapServers,
             clientID: producer.configuration.clientID
+        )
+        self.templates = AttributeTemplates(
+            operation: "send",
+            legacyOperation: options.emitsLegacyAttributes ? "publish" : nil,
+            client: client
         )
     }
 
@@ -148,24 +153,17 @@ public final class TracedProducer: Service, Sendable {
         bodySize: Int?,
         headers: [KafkaHeader]
     ) {
+        let template = self.templates.attributes(for: topic)
         span.updateAttributes { attributes in
-            attributes[MessagingAttribute.system] = "kafka"
-            attributes[MessagingAttribute.operationName] = "send"
-            attributes[MessagingAttribute.operationType] = "send"
-            attributes[MessagingAttribute.destinationName] = topic
-            if let partition { attributes[MessagingAttribute.partitionID] = String(partition) }
-            if let key { attributes[MessagingAttribute.messageKey] = key }
-            if isTombstone { attributes[MessagingAttribute.tombstone] = true }
-            if let bodySize { attributes[MessagingAttribute.bodySize] = bodySize }
+            attributes.start(from: template)
+            if let partition { attributes.set(MessagingAttribute.partitionID, value: .string(String(partition))) }
+            if let key { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }
+            if isTombstone { attributes.set(MessagingAttribute.tombstone, value: .bool(true)) }
+            if let bodySize { attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(bodySize))) }
             for name in self.options.capturedHeaders {
                 if let value = headers.last(where: { $0.key == name })?.stringValue {
-                    attributes[MessagingAttribute.headerPrefix + name] = value
+                    attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
                 }
-            }
-            self.client.apply(to: &attributes)
-            if self.options.emitsLegacyAttributes {
-                attributes[MessagingAttribute.legacyDestination] = topic
-                attributes[MessagingAttribute.legacyOperation] = "publish"
             }
         }
     }
@@ -184,8 +182,8 @@ public final class TracedProducer: Service, Sendable {
         case .success(let report):
             if span.isRecording {
                 span.updateAttributes { attributes in
-                    attributes[MessagingAttribute.partitionID] = String(report.partition)
-                    if let offset = report.offset { attributes[MessagingAttribute.offset] = Int(offset) }
+                    attributes.set(MessagingAttribute.partitionID, value: .string(String(report.partition)))
+                    if let offset = report.offset { attributes.set(MessagingAttribute.offset, value: .int64(offset)) }
                 }
             }
             span.end()
