@@ -70,19 +70,22 @@ final class AttributeTemplates: Sendable {
     private let operation: String
     private let legacyOperation: String?
     private let client: ClientAttributes
+    private let perMessage: Int
     private let templates = Mutex<[String: SpanAttributes]>([:])
 
     /// - Parameters:
     ///   - operation: `messaging.operation.name` and `.type` (`send`, `process`).
     ///   - legacyOperation: `messaging.operation` in the older names, when they are emitted.
-    init(operation: String, legacyOperation: String?, client: ClientAttributes) {
+    ///   - perMessage: how many attributes a span may add to the template (room is reserved).
+    init(operation: String, legacyOperation: String?, client: ClientAttributes, perMessage: Int) {
         self.operation = operation
         self.legacyOperation = legacyOperation
         self.client = client
+        self.perMessage = perMessage
     }
 
     private func build(_ topic: String) -> SpanAttributes {
-        var attributes = SpanAttributes([String: SpanAttribute](minimumCapacity: 16))
+        var attributes = SpanAttributes()
         attributes.set(MessagingAttribute.system, value: .string("kafka"))
         attributes.set(MessagingAttribute.operationName, value: .string(self.operation))
         attributes.set(MessagingAttribute.operationType, value: .string(self.operation))
@@ -92,6 +95,7 @@ final class AttributeTemplates: Sendable {
             attributes.set(MessagingAttribute.legacyDestination, value: .string(topic))
             attributes.set(MessagingAttribute.legacyOperation, value: .string(legacyOperation))
         }
+        attributes.reserveCapacity(attributes.count + self.perMessage)
         return attributes
     }
 

@@ -85,7 +85,10 @@ public final class TracedConsumer: Sendable {
         self.templates = AttributeTemplates(
             operation: "process",
             legacyOperation: options.emitsLegacyAttributes ? "process" : nil,
-            client: client
+            client: client,
+            // partition, offset, key; the opt-in ones when asked for
+            perMessage: 3 + (options.emitsLegacyAttributes ? 2 : 0) + (options.recordsBodySize ? 1 : 0)
+                + options.capturedHeaders.count
         )
     }
 
@@ -196,7 +199,7 @@ public final class TracedConsumer: Sendable {
         _ handler: @Sendable ([KafkaConsumerMessage]) async throws -> Void
     ) async throws {
         let tracer = TracerLookup.current() ?? NoOpTracer()
-        let propagates = !self.options.topicsWithoutPropagation.contains(topic)
+        let propagates = self.options.propagates(on: topic)
         // The producers' contexts, from the headers.
         let producerContexts: [InstrumentationContext] = messages.map { message in
             var context = InstrumentationContext.topLevel

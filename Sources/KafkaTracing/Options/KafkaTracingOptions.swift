@@ -41,4 +41,10 @@ public struct KafkaTracingOptions: Sendable {
         self.recordsBodySize = recordsBodySize
         self.emitsLegacyAttributes = emitsLegacyAttributes
     }
+
+    /// Whether trace context travels in the headers of `topic`'s messages (no hashing when no
+    /// topic is excluded, the usual case).
+    func propagates(on topic: String) -> Bool {
+        self.topicsWithoutPropagation.isEmpty || !self.topicsWithoutPropagation.contains(topic)
+    }
 }

@@ -41,7 +41,9 @@ public final class TracedProducer: Service, Sendable {
         self.templates = AttributeTemplates(
             operation: "send",
             legacyOperation: options.emitsLegacyAttributes ? "publish" : nil,
-            client: client
+            client: client,
+            // partition, offset, key; the opt-in ones when asked for
+            perMessage: 3 + (options.recordsBodySize ? 1 : 0) + options.capturedHeaders.count
         )
     }
 
@@ -172,7 +174,7 @@ public final class TracedProducer: Service, Sendable {
     /// downstream honours the decision.
     @usableFromInline
     func inject(_ span: any Span, topic: String, into headers: inout [KafkaHeader], tracer: any Tracer) {
-        guard !self.options.topicsWithoutPropagation.contains(topic) else { return }
+        guard self.options.propagates(on: topic) else { return }
         tracer.inject(span.context, into: &headers, using: KafkaHeadersInjector())
     }
 

@@ -13,7 +13,9 @@ public struct KafkaHeadersInjector: Injector {
     public init() {}
 
     public func inject(_ value: String, forKey key: String, into headers: inout [KafkaHeader]) {
-        headers.removeAll { $0.key == key }
+        // (Checked first: removing in place would copy a header list shared with the caller's
+        // message even when nothing matches.)
+        if headers.contains(where: { $0.key == key }) { headers.removeAll { $0.key == key } }
         headers.append(KafkaHeader(key: key, value: value))
     }
 }
