@@ -109,10 +109,16 @@ final class AttributeTemplates: Sendable {
     }
 }
 
-extension SpanAttributes {
-    /// Adds `template`'s attributes: the template itself when there are none yet (no hashing).
-    mutating func start(from template: SpanAttributes) {
-        if self.isEmpty { self = template } else { self.merge(template) }
+extension Span {
+    /// Gives a span that just started its attributes: assigned whole when it has none yet (the
+    /// usual case: no hashing, and the tracer does not prepare storage of its own only to have it
+    /// replaced), merged into what the tracer already set otherwise.
+    func addStartAttributes(_ attributes: SpanAttributes) {
+        if self.attributes.isEmpty {
+            self.attributes = attributes
+        } else {
+            self.updateAttributes { $0.merge(attributes) }
+        }
     }
 }
 

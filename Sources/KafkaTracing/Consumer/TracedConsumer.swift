@@ -218,10 +218,9 @@ public final class TracedConsumer: Sendable {
                 for context in producerContexts where !context.isEmpty {
                     span.addLink(SpanLink(context: context, attributes: [:]))
                 }
-                span.updateAttributes { attributes in
-                    self.setAttributes(&attributes, topic: topic, messages: messages)
-                    if attempt > 0 { attributes["messaging.kafka.retry.attempt"] = attempt }
-                }
+                var attributes = self.attributes(topic: topic, messages: messages)
+                if attempt > 0 { attributes.set("messaging.kafka.retry.attempt", value: .int64(Int64(attempt))) }
+                span.addStartAttributes(attributes)
             }
             do {
                 try await InstrumentationContext.withValue(span.context) { try await handler(messages) }
@@ -292,11 +291,11 @@ public final class TracedConsumer: Sendable {
         )
     }
 
-    private func setAttributes(_ attributes: inout SpanAttributes, topic: String, messages: [KafkaConsumerMessage]) {
-        attributes.start(from: self.templates.attributes(for: topic))
+    private func attributes(topic: String, messages: [KafkaConsumerMessage]) -> SpanAttributes {
+        var attributes = self.templates.attributes(for: topic)
         guard messages.count == 1 else {
             attributes.set(MessagingAttribute.batchCount, value: .int64(Int64(messages.count)))
-            return
+            return attributes
         }
         let message = messages[0]
         attributes.set(MessagingAttribute.partitionID, value: .string(String(message.partition)))
@@ -315,6 +314,7 @@ public final class TracedConsumer: Sendable {
             attributes.set(MessagingAttribute.legacyPartition, value: .int64(Int64(message.partition)))
             attributes.set(MessagingAttribute.legacyOffset, value: .int64(message.offset))
         }
+        return attributes
     }
 }
 

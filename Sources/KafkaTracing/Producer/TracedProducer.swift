@@ -155,19 +155,17 @@ public final class TracedProducer: Service, Sendable {
         bodySize: Int?,
         headers: [KafkaHeader]
     ) {
-        let template = self.templates.attributes(for: topic)
-        span.updateAttributes { attributes in
-            attributes.start(from: template)
-            if let partition { attributes.set(MessagingAttribute.partitionID, value: .string(String(partition))) }
-            if let key { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }
-            if isTombstone { attributes.set(MessagingAttribute.tombstone, value: .bool(true)) }
-            if let bodySize { attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(bodySize))) }
-            for name in self.options.capturedHeaders {
-                if let value = headers.last(where: { $0.key == name })?.stringValue {
-                    attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
-                }
+        var attributes = self.templates.attributes(for: topic)
+        if let partition { attributes.set(MessagingAttribute.partitionID, value: .string(String(partition))) }
+        if let key { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }
+        if isTombstone { attributes.set(MessagingAttribute.tombstone, value: .bool(true)) }
+        if let bodySize { attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(bodySize))) }
+        for name in self.options.capturedHeaders {
+            if let value = headers.last(where: { $0.key == name })?.stringValue {
+                attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
             }
         }
+        span.addStartAttributes(attributes)
     }
 
     /// The headers carry the context even when the span is not sampled, with the flag off, so
