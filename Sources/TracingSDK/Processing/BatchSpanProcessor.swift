@@ -40,10 +40,14 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     }
 
     private struct State {
-        var queue: [FinishedSpan]
-        /// An empty array with the queue's capacity, swapped in when the loop takes the queue, so
-        /// the lock is held for O(1) and nothing is allocated.
-        var spare: [FinishedSpan]
+        /// The batch being filled; at ``Configuration/maxExportBatchSize`` spans it moves to
+        /// ``full`` whole, so the export loop takes batches without copying a span.
+        var filling: [FinishedSpan] = []
+        var full: [[FinishedSpan]] = []
+        /// Spans in ``filling`` and ``full``: at most ``Configuration/maxQueueSize``.
+        var queued = 0
+        /// Exported batches, emptied but keeping their capacity, for ``filling`` to reuse.
+        var spares: [[FinishedSpan]] = []
         var wakeUp: CheckedContinuation<Void, Never>?
         var flushRequests: [CheckedContinuation<Void, Never>] = []
         var isShutdown = false
@@ -51,6 +55,19 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         var shutdownDeadline: ContinuousClock.Instant?
         var loopEnded = false
         var loopEndWaiters: [CheckedContinuation<Void, Never>] = []
+
+        /// Takes every queued span, as batches of at most `maxExportBatchSize`.
+        mutating func takeAll() -> [[FinishedSpan]] {
+            var taken: [[FinishedSpan]] = []
+            swap(&taken, &self.full)
+            if !self.filling.isEmpty {
+                var batch = self.spares.popLast() ?? []
+                swap(&batch, &self.filling)
+                taken.append(batch)
+            }
+            self.queued = 0
+            return taken
+        }
     }
 
     public let exporter: any SpanExporter
@@ -68,11 +85,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         configuration.maxExportBatchSize = min(max(configuration.maxExportBatchSize, 1), configuration.maxQueueSize)
         self.configuration = configuration
         self.logger = logger
-        var queue: [FinishedSpan] = []
-        queue.reserveCapacity(configuration.maxQueueSize)
-        var spare: [FinishedSpan] = []
-        spare.reserveCapacity(configuration.maxQueueSize)
-        self.state = Mutex(State(queue: queue, spare: spare))
+        self.state = Mutex(State())
         Task { await self.exportLoop() }
     }
 
@@ -81,21 +94,28 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
             exported: self.exported.load(ordering: .relaxed),
             droppedQueueFull: self.dropped.load(ordering: .relaxed),
             failedExport: self.failed.load(ordering: .relaxed),
-            queued: self.state.withLock { $0.queue.count }
+            queued: self.state.withLock { $0.queued }
         )
     }
 
-    public func onEnd(_ span: FinishedSpan) {
+    public func onEnd(_ span: consuming FinishedSpan) {
         guard span.spanContext.isSampled else { return }
+        // Moved, not copied, into the queue (a copy retains and later releases every field).
+        var pending: FinishedSpan? = consume span
         let wakeUp = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard !state.isShutdown, state.queue.count < self.configuration.maxQueueSize else {
+            guard !state.isShutdown, state.queued < self.configuration.maxQueueSize else {
                 self.dropped.add(1, ordering: .relaxed)
                 return nil
             }
-            state.queue.append(span)
-            guard state.queue.count >= self.configuration.maxExportBatchSize, let wakeUp = state.wakeUp else { return nil }
-            state.wakeUp = nil
-            return wakeUp
+            if state.filling.capacity == 0 { state.filling.reserveCapacity(self.configuration.maxExportBatchSize) }
+            state.filling.append(pending.take()!)
+            state.queued += 1
+            guard state.filling.count >= self.configuration.maxExportBatchSize else { return nil }
+            var batch = state.spares.popLast() ?? []
+            swap(&batch, &state.filling)
+            state.full.append(batch)
+            defer { state.wakeUp = nil }
+            return state.wakeUp
         }
         wakeUp?.resume()
     }
@@ -146,34 +166,28 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         while true {
             // Wait for a full batch, a flush, shutdown, or the schedule delay.
             await self.waitForWork()
-            // Take everything queued; it goes out in batches of at most maxExportBatchSize.
+            // Take everything queued, in batches of at most maxExportBatchSize.
             var (batches, flushers, isShutdown) = self.state.withLock { state in
-                var taken: [FinishedSpan] = []
-                swap(&taken, &state.spare)  // the spare buffer, now uniquely held
-                swap(&taken, &state.queue)  // the queue takes it; we take the queued spans
                 defer { state.flushRequests = [] }
-                return (taken, state.flushRequests, state.isShutdown)
+                return (state.takeAll(), state.flushRequests, state.isShutdown)
             }
+            // Taken from the end, so that each batch is held once and its buffer can be reused.
+            batches.reverse()
             // Once shutdown is requested, everything left shares one export timeout; what does not
             // fit is dropped.
-            var start = 0
-            while start < batches.count {
-                let end = min(start + self.configuration.maxExportBatchSize, batches.count)
+            while var batch = batches.popLast() {
                 let deadline = self.state.withLock { $0.shutdownDeadline }
                 if let deadline, ContinuousClock.now >= deadline {
-                    self.failed.add(batches.count - start, ordering: .relaxed)
-                    self.logger.warning(
-                        "Shutdown timed out; spans not exported were dropped",
-                        metadata: ["spans": "\(batches.count - start)"]
-                    )
+                    let left = batches.reduce(batch.count) { $0 + $1.count }
+                    self.failed.add(left, ordering: .relaxed)
+                    self.logger.warning("Shutdown timed out; spans not exported were dropped", metadata: ["spans": "\(left)"])
                     break
                 }
-                await self.export(Array(batches[start..<end]), deadline: deadline)
-                start = end
-            }
-            batches.removeAll(keepingCapacity: true)
-            self.state.withLock { state in
-                if state.spare.capacity < batches.capacity { state.spare = batches }
+                await self.export(batch, deadline: deadline)
+                batch.removeAll(keepingCapacity: true)
+                self.state.withLock { state in
+                    if state.spares.count < 4 { state.spares.append(batch) }
+                }
             }
             if !flushers.isEmpty {
                 try? await self.exporter.forceFlush()
@@ -184,7 +198,9 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         await self.exporter.shutdown()
         let waiters = self.state.withLock { state in
             state.loopEnded = true
-            state.queue = []
+            state.filling = []
+            state.full = []
+            state.queued = 0
             defer { state.loopEndWaiters = []; state.flushRequests = [] }
             return state.loopEndWaiters + state.flushRequests
         }
@@ -193,7 +209,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
 
     /// Shutdown, a flush, or a full batch: the loop has something to do now.
     private func hasWork(_ state: State) -> Bool {
-        state.isShutdown || !state.flushRequests.isEmpty || state.queue.count >= self.configuration.maxExportBatchSize
+        state.isShutdown || !state.flushRequests.isEmpty || !state.full.isEmpty
     }
 
     private func waitForWork() async {

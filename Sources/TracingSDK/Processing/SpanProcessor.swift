@@ -3,7 +3,8 @@ import Synchronization
 /// Receives every recorded span when it ends and passes it on to exporters.
 public protocol SpanProcessor: Sendable {
     /// Called once per ended recording span, on the thread that ended it. Must not block.
-    func onEnd(_ span: FinishedSpan)
+    /// The span is handed over (`consuming`): a processor that keeps it can move it.
+    func onEnd(_ span: consuming FinishedSpan)
     /// Exports everything received so far and waits for it.
     func forceFlush() async
     /// Exports what is left, then stops; later spans are dropped.
