@@ -406,23 +406,31 @@ struct OTLPProtobufWriterTests {
         edge.attributes.set("zero-double", value: .double(0))
         edge.attributes.set("empty-array", value: .stringArray([]))
         edge.attributes.set("ints32", value: .int32Array([-5, 7]))
+        // Lengths of one, two and three bytes around the room the writer leaves for them.
+        edge.attributes.set("huge", value: .string(String(repeating: "x", count: 20_000)))
+        edge.attributes.set("just-short", value: .string(String(repeating: "y", count: 120)))
+        edge.attributes.set("just-long", value: .string(String(repeating: "z", count: 130)))
+        var tiny = sampleSpan(name: "t", status: nil)
+        tiny.attributes = [:]
+        tiny.events = []
+        tiny.links = []
         var plain = sampleSpan(service: "other", status: nil)
         plain.parentSpanID = nil
         plain.links = []
         plain.events = []
         plain.droppedAttributeCount = 0
         plain.spanContext.traceState = TraceState()
-        var batch = [edge, plain]
+        var batch = [edge, plain, tiny]
         for index in 0..<300 {
             var span = sampleSpan(service: index % 2 == 0 ? "orders" : "payments", name: "s\(index)")
             span.instrumentationScope = InstrumentationScope(name: index % 3 == 0 ? "a" : "b")
             batch.append(span)
         }
-        let written = try ExportRequest(serializedBytes: OTLPProtobufWriter.request(OTLPEncoding.group(batch)))
+        let written = try ExportRequest(serializedBytes: OTLPProtobufWriter.requestBytes(batch))
         let reference = OTLPEncoding.request(batch)
         // Attribute order is free in OTLP; compare with attributes sorted by key.
         #expect(sortedAttributes(written) == sortedAttributes(reference))
-        #expect(written.resourceSpans.flatMap(\.scopeSpans).flatMap(\.spans).count == 302)
+        #expect(written.resourceSpans.flatMap(\.scopeSpans).flatMap(\.spans).count == 303)
     }
 
     func sortedAttributes(_ request: ExportRequest) -> ExportRequest {

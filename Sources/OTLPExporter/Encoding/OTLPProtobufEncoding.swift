@@ -8,24 +8,33 @@ import TracingSDK
 enum OTLPEncoding {
     typealias Request = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
 
-    /// Spans grouped by resource, then by instrumentation scope, in first-seen order.
-    static func group(_ spans: [FinishedSpan]) -> [(Resource, [(InstrumentationScope, [FinishedSpan])])] {
-        var groups: [(Resource, [(InstrumentationScope, [FinishedSpan])])] = []
-        for span in spans {
+    /// The spans of one resource and scope, as indices into the batch.
+    typealias ScopeGroup = (scope: InstrumentationScope, spans: [Int])
+    /// Spans grouped by resource, then by instrumentation scope, in first-seen order; spans are
+    /// named by their index in the batch (copying a finished span retains each of its fields).
+    typealias Groups = [(resource: Resource, scopes: [ScopeGroup])]
+
+    static func group(_ spans: [FinishedSpan]) -> Groups {
+        var groups: Groups = []
+        for (index, span) in spans.enumerated() {
+            let resource = span.resource
             let resourceIndex: Int
             // Spans of one tracer share their resource: check the last one first.
-            if let last = groups.indices.last, groups[last].0 == span.resource {
+            if let last = groups.indices.last, groups[last].resource == resource {
                 resourceIndex = last
-            } else if let index = groups.firstIndex(where: { $0.0 == span.resource }) {
-                resourceIndex = index
+            } else if let found = groups.firstIndex(where: { $0.resource == resource }) {
+                resourceIndex = found
             } else {
-                groups.append((span.resource, []))
+                groups.append((resource, []))
                 resourceIndex = groups.count - 1
             }
-            if let scopeIndex = groups[resourceIndex].1.firstIndex(where: { $0.0 == span.instrumentationScope }) {
-                groups[resourceIndex].1[scopeIndex].1.append(span)
+            let scope = span.instrumentationScope
+            if let last = groups[resourceIndex].scopes.indices.last, groups[resourceIndex].scopes[last].scope == scope {
+                groups[resourceIndex].scopes[last].spans.append(index)
+            } else if let scopeIndex = groups[resourceIndex].scopes.firstIndex(where: { $0.scope == scope }) {
+                groups[resourceIndex].scopes[scopeIndex].spans.append(index)
             } else {
-                groups[resourceIndex].1.append((span.instrumentationScope, [span]))
+                groups[resourceIndex].scopes.append((scope, [index]))
             }
         }
         return groups
@@ -37,11 +46,11 @@ enum OTLPEncoding {
         request.resourceSpans = self.group(spans).map { resource, scopes in
             var resourceSpans = Opentelemetry_Proto_Trace_V1_ResourceSpans()
             resourceSpans.resource.attributes = self.keyValues(resource.attributes)
-            resourceSpans.scopeSpans = scopes.map { scope, spans in
+            resourceSpans.scopeSpans = scopes.map { scope, indices in
                 var scopeSpans = Opentelemetry_Proto_Trace_V1_ScopeSpans()
                 scopeSpans.scope.name = scope.name
                 if let version = scope.version { scopeSpans.scope.version = version }
-                scopeSpans.spans = spans.map(self.span)
+                scopeSpans.spans = indices.map { self.span(spans[$0]) }
                 return scopeSpans
             }
             return resourceSpans

@@ -1,3 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+import Synchronization
 import Tracing
 import TracingSDK
 
@@ -7,34 +16,86 @@ import TracingSDK
 /// Building swift-protobuf message values costs about 8 µs per span with 8 attributes (mostly
 /// copies and generic visitor traversal); this writer does the same in a fraction of that. The
 /// generated types stay the reference: tests decode what this writes with them, field by field.
-struct OTLPProtobufWriter {
-    private(set) var bytes: [UInt8] = []
+///
+/// It writes into one raw buffer, reused from batch to batch (a fresh 200 kB buffer per batch
+/// costs its page faults every time), and leaves room for each nested message's length before
+/// writing the message: one byte for attributes, two for spans, moving the body only when the
+/// guess was wrong.
+struct OTLPProtobufWriter: ~Copyable {
+    private var base: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var count = 0
 
-    init(capacity: Int) { self.bytes.reserveCapacity(capacity) }
+    /// One buffer kept for the next request; exports are one at a time per processor.
+    private static let spare = Mutex<Scratch?>(nil)
+
+    /// A buffer between two requests.
+    private struct Scratch: @unchecked Sendable {
+        var base: UnsafeMutableRawPointer
+        var capacity: Int
+    }
+
+    private init(capacity: Int) {
+        if let scratch = Self.spare.withLock({ spare in spare.take() }) {
+            self.base = scratch.base
+            self.capacity = scratch.capacity
+        } else {
+            self.capacity = max(capacity, 4096)
+            self.base = malloc(self.capacity)!
+        }
+    }
+
+    deinit {
+        let scratch = Scratch(base: self.base, capacity: self.capacity)
+        let kept = Self.spare.withLock { spare -> Bool in
+            // Keep the larger buffer; buffers beyond 16 MB (rare, huge batches) are not kept.
+            guard scratch.capacity <= 16 << 20, (spare?.capacity ?? 0) < scratch.capacity else { return false }
+            if let old = spare { free(old.base) }
+            spare = scratch
+            return true
+        }
+        if !kept { free(scratch.base) }
+    }
 
     // MARK: Request
 
-    /// The request for spans grouped as ``OTLPEncoding/group(_:)`` groups them.
-    static func request(_ groups: [(Resource, [(InstrumentationScope, [FinishedSpan])])]) -> [UInt8] {
-        let spanCount = groups.reduce(0) { $0 + $1.1.reduce(0) { $0 + $1.1.count } }
-        var writer = OTLPProtobufWriter(capacity: 256 + spanCount * 400)
+    /// The request for a batch grouped as ``OTLPEncoding/group(_:)`` groups it.
+    static func request(_ spans: [FinishedSpan], _ groups: OTLPEncoding.Groups) -> ByteBuffer {
+        self.request(spans, groups) { bytes in
+            var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            return buffer
+        }
+    }
+
+    /// The request's bytes (for tests).
+    static func requestBytes(_ spans: [FinishedSpan]) -> [UInt8] {
+        self.request(spans, OTLPEncoding.group(spans)) { Array($0) }
+    }
+
+    private static func request<Output>(
+        _ spans: [FinishedSpan],
+        _ groups: OTLPEncoding.Groups,
+        output: (UnsafeRawBufferPointer) -> Output
+    ) -> Output {
+        var writer = OTLPProtobufWriter(capacity: 256 + spans.count * 400)
         for (resource, scopes) in groups {
-            writer.message(1) { resourceSpans in  // ExportTraceServiceRequest.resource_spans
-                resourceSpans.message(1) { $0.attributes(1, resource.attributes) }  // ResourceSpans.resource
-                for (scope, spans) in scopes {
-                    resourceSpans.message(2) { scopeSpans in  // ResourceSpans.scope_spans
+            writer.message(1, reserving: 3) { resourceSpans in  // ExportTraceServiceRequest.resource_spans
+                resourceSpans.message(1, reserving: 2) { $0.attributes(1, resource.attributes) }  // ResourceSpans.resource
+                for (scope, indices) in scopes {
+                    resourceSpans.message(2, reserving: 3) { scopeSpans in  // ResourceSpans.scope_spans
                         scopeSpans.message(1) { scopeWriter in  // ScopeSpans.scope
                             scopeWriter.string(1, scope.name)
                             if let version = scope.version { scopeWriter.string(2, version) }
                         }
-                        for span in spans {
-                            scopeSpans.message(2) { $0.span(span) }  // ScopeSpans.spans
+                        for index in indices {
+                            scopeSpans.message(2, reserving: 2) { $0.span(spans[index]) }  // ScopeSpans.spans
                         }
                     }
                 }
             }
         }
-        return writer.bytes
+        return output(UnsafeRawBufferPointer(start: writer.base, count: writer.count))
     }
 
     private mutating func span(_ span: FinishedSpan) {
@@ -126,38 +187,78 @@ struct OTLPProtobufWriter {
 
     // MARK: Wire format
 
-    /// A length-delimited nested message: the body is written first, then its length is inserted
-    /// before it (shifting only the body).
-    private mutating func message(_ field: Int, _ body: (inout OTLPProtobufWriter) -> Void) {
-        self.tag(field, wireType: 2)
-        let start = self.bytes.count
-        body(&self)
-        let length = self.bytes.count - start
-        if length < 0x80 {
-            self.bytes.insert(UInt8(length), at: start)
-        } else {
-            var prefix: [UInt8] = []
-            var value = UInt64(length)
-            while value >= 0x80 {
-                prefix.append(UInt8(truncatingIfNeeded: value) | 0x80)
-                value >>= 7
-            }
-            prefix.append(UInt8(value))
-            self.bytes.insert(contentsOf: prefix, at: start)
-        }
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        if self.count + extra > self.capacity { self.grow(extra) }
     }
 
+    private mutating func grow(_ extra: Int) {
+        self.capacity = max(self.capacity * 2, self.count + extra)
+        self.base = realloc(self.base, self.capacity)!
+    }
+
+    @inline(__always)
+    private mutating func byte(_ value: UInt8) {
+        self.reserve(1)
+        self.base.storeBytes(of: value, toByteOffset: self.count, as: UInt8.self)
+        self.count += 1
+    }
+
+    @inline(__always)
+    private mutating func raw(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        self.reserve(bytes.count)
+        (self.base + self.count).copyMemory(from: source, byteCount: bytes.count)
+        self.count += bytes.count
+    }
+
+    @inline(__always)
+    private static func varintSize(_ value: UInt64) -> Int {
+        // 1 byte per 7 bits, at least one.
+        (63 - (value | 1).leadingZeroBitCount) / 7 + 1
+    }
+
+    /// A length-delimited nested message. `reserving` bytes are left for its length before the
+    /// body is written; the body moves only when its length takes another number of bytes.
+    private mutating func message(_ field: Int, reserving reserved: Int = 1, _ body: (inout OTLPProtobufWriter) -> Void) {
+        self.tag(field, wireType: 2)
+        self.reserve(reserved)
+        let lengthAt = self.count
+        self.count += reserved
+        body(&self)
+        let length = self.count - lengthAt - reserved
+        let needed = Self.varintSize(UInt64(length))
+        if needed != reserved {
+            self.reserve(needed - reserved)
+            (self.base + lengthAt + needed).copyMemory(from: self.base + lengthAt + reserved, byteCount: length)
+            self.count += needed - reserved
+        }
+        var value = UInt64(length)
+        var at = lengthAt
+        while value >= 0x80 {
+            self.base.storeBytes(of: UInt8(truncatingIfNeeded: value) | 0x80, toByteOffset: at, as: UInt8.self)
+            value >>= 7
+            at += 1
+        }
+        self.base.storeBytes(of: UInt8(value), toByteOffset: at, as: UInt8.self)
+    }
+
+    @inline(__always)
     private mutating func tag(_ field: Int, wireType: Int) {
         self.rawVarint(UInt64(field << 3 | wireType))
     }
 
+    @inline(__always)
     private mutating func rawVarint(_ value: UInt64) {
+        self.reserve(10)
         var value = value
         while value >= 0x80 {
-            self.bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            self.base.storeBytes(of: UInt8(truncatingIfNeeded: value) | 0x80, toByteOffset: self.count, as: UInt8.self)
+            self.count += 1
             value >>= 7
         }
-        self.bytes.append(UInt8(value))
+        self.base.storeBytes(of: UInt8(value), toByteOffset: self.count, as: UInt8.self)
+        self.count += 1
     }
 
     /// proto3: a zero is not written unless `always` (oneof members).
@@ -170,13 +271,17 @@ struct OTLPProtobufWriter {
     private mutating func fixed64(_ field: Int, _ value: UInt64, always: Bool = false) {
         guard value != 0 || always else { return }
         self.tag(field, wireType: 1)
-        withUnsafeBytes(of: value.littleEndian) { self.bytes.append(contentsOf: $0) }
+        self.reserve(8)
+        (self.base + self.count).storeBytes(of: value.littleEndian, as: UInt64.self)
+        self.count += 8
     }
 
     private mutating func fixed32(_ field: Int, _ value: UInt32) {
         guard value != 0 else { return }
         self.tag(field, wireType: 5)
-        withUnsafeBytes(of: value.littleEndian) { self.bytes.append(contentsOf: $0) }
+        self.reserve(4)
+        (self.base + self.count).storeBytes(of: value.littleEndian, as: UInt32.self)
+        self.count += 4
     }
 
     private mutating func string(_ field: Int, _ value: String, always: Bool = false) {
@@ -185,20 +290,24 @@ struct OTLPProtobufWriter {
         var value = value
         value.withUTF8 { utf8 in
             self.rawVarint(UInt64(utf8.count))
-            self.bytes.append(contentsOf: utf8)
+            self.raw(UnsafeRawBufferPointer(utf8))
         }
     }
 
     private mutating func traceID(_ field: Int, _ id: TraceID) {
         self.tag(field, wireType: 2)
-        self.bytes.append(16)
-        withUnsafeBytes(of: id.high.bigEndian) { self.bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: id.low.bigEndian) { self.bytes.append(contentsOf: $0) }
+        self.reserve(17)
+        self.base.storeBytes(of: 16, toByteOffset: self.count, as: UInt8.self)
+        (self.base + self.count + 1).storeBytes(of: id.high.bigEndian, as: UInt64.self)
+        (self.base + self.count + 9).storeBytes(of: id.low.bigEndian, as: UInt64.self)
+        self.count += 17
     }
 
     private mutating func spanID(_ field: Int, _ id: SpanID) {
         self.tag(field, wireType: 2)
-        self.bytes.append(8)
-        withUnsafeBytes(of: id.value.bigEndian) { self.bytes.append(contentsOf: $0) }
+        self.reserve(9)
+        self.base.storeBytes(of: 8, toByteOffset: self.count, as: UInt8.self)
+        (self.base + self.count + 1).storeBytes(of: id.value.bigEndian, as: UInt64.self)
+        self.count += 9
     }
 }

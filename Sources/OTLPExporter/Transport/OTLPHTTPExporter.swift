@@ -109,11 +109,10 @@ public final class OTLPHTTPExporter: SpanExporter {
     }
 
     func encode(_ batch: [FinishedSpan]) throws -> ByteBuffer {
-        let bytes: [UInt8] =
+        var buffer =
             self.settings.wireProtocol == .httpJSON
-            ? Array(try OTLPJSONEncoding.encode(OTLPEncoding.request(batch)))
-            : OTLPProtobufWriter.request(OTLPEncoding.group(batch))
-        var buffer = ByteBuffer(bytes: bytes)
+            ? ByteBuffer(bytes: try OTLPJSONEncoding.encode(OTLPEncoding.request(batch)))
+            : OTLPProtobufWriter.request(batch, OTLPEncoding.group(batch))
         if self.settings.compression == .gzip {
             buffer = try buffer.compress(with: .gzip(), allocator: ByteBufferAllocator())
         }
