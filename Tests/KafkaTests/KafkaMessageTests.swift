@@ -23,6 +23,25 @@ struct KafkaMessageTests {
         #expect(KafkaHeader(key: "a", value: "é").stringValue == "é")
     }
 
+    @Test("a header made from a string equals, and hashes as, the header of its bytes")
+    func stringAndByteHeadersAgree() {
+        let text = KafkaHeader(key: "traceparent", value: "00-abc-é")
+        let bytes = KafkaHeader(key: "traceparent", value: Array("00-abc-é".utf8))
+        #expect(text == bytes)
+        #expect(text.hashValue == bytes.hashValue)
+        #expect(text.value == Array("00-abc-é".utf8))
+        #expect(text.valueCount == 9)
+        #expect(Set([text, bytes]).count == 1)
+        #expect(KafkaHeader(key: "a", value: "") != KafkaHeader(key: "a", value: nil))
+        #expect(KafkaHeader(key: "a", value: "x") != KafkaHeader(key: "b", value: "x"))
+        #expect(KafkaHeader(key: "a", value: "xy") != KafkaHeader(key: "a", value: [0x78]))
+        #expect(text.withValueBytes { Array($0!) } == Array("00-abc-é".utf8))
+        #expect(KafkaHeader(key: "a", value: nil).withValueBytes { $0 == nil })
+        var changed = text
+        changed.value = [0xff]
+        #expect(changed.stringValue == nil && changed.valueCount == 1)
+    }
+
     @Test("consumer messages expose keys, values and repeated headers")
     func consumerMessage() {
         let message = KafkaConsumerMessage(

@@ -8,12 +8,12 @@ enum RDKafkaHeaders {
         guard !headers.isEmpty else { return nil }
         let list = rd_kafka_headers_new(headers.count)!
         for header in headers {
-            if let value = header.value {
-                value.withUnsafeBytes { bytes in
+            header.withValueBytes { bytes in
+                if let bytes {
                     _ = rd_kafka_header_add(list, header.key, -1, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), bytes.count)
+                } else {
+                    _ = rd_kafka_header_add(list, header.key, -1, nil, 0)
                 }
-            } else {
-                _ = rd_kafka_header_add(list, header.key, -1, nil, 0)
             }
         }
         return list

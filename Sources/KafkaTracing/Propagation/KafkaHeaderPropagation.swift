@@ -29,9 +29,9 @@ public struct KafkaHeadersExtractor: Extractor {
     public init() {}
 
     public func extract(key: String, from headers: [KafkaHeader]) -> String? {
-        guard let header = headers.last(where: { $0.key == key }), let value = header.value,
-            value.count <= Self.maxValueBytes
+        guard let header = headers.last(where: { $0.key == key }), let count = header.valueCount,
+            count <= Self.maxValueBytes
         else { return nil }
-        return String(validating: value, as: UTF8.self)
+        return header.stringValue
     }
 }
