@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import CompressNIO
 import Foundation
 import NIOCore
@@ -220,6 +221,30 @@ struct OTLPExporterTests {
         #expect(error.message.contains("bad span"))
         #expect(receiver.requests.count == 1)
         #expect(exporter.statistics == .init(exportedSpans: 0, failedSpans: 2, rejectedSpans: 0, retries: 0))
+    }
+
+    @Test("the exporter's own requests are not traced, even with a tracer current (no span per export, forever)")
+    func exportsAreNotTraced() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        let recorded = InMemorySpanExporter()
+        let tracer = SDKTracer(resource: Resource(), processor: SimpleSpanProcessor(exporter: recorded), sampler: AlwaysOnSampler())
+        try await withTracer(tracer) {
+            // The control: a client made here traces its requests with this tracer.
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            _ = try await client.execute(HTTPClientRequest(url: receiver.endpoint), timeout: .seconds(5))
+            try await client.shutdown()
+            await tracer.flush()
+            #expect(recorded.spans.count == 1)
+            recorded.reset()
+
+            let exporter = try exporter(receiver)
+            try await exporter.export([sampleSpan()])
+            await exporter.shutdown()
+        }
+        await tracer.flush()
+        #expect(receiver.requests.count == 2)
+        #expect(recorded.spans.isEmpty)
     }
 
     @Test("a collector that never answers fails the export within its timeout")

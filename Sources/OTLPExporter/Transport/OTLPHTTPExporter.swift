@@ -64,15 +64,29 @@ public final class OTLPHTTPExporter: SpanExporter {
             } catch {
                 throw OTLPExporterError("cannot read the OTLP TLS certificate or key: \(error)")
             }
-            var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
-            clientConfiguration.timeout.connect = .seconds(5)
+            var clientConfiguration = Self.clientConfiguration
+            clientConfiguration.tlsConfiguration = tls
             self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
             self.ownsClient = true
         } else {
-            self.client = HTTPClient.shared
+            self.client = Self.sharedClient
             self.ownsClient = false
         }
     }
+
+    /// The exporter's own requests are never traced. AsyncHTTPClient traces every request with the
+    /// tracer that was current when its client was made (`HTTPClient.shared` too, made on first
+    /// use): each export would add a span, exported in the next batch, whose export adds a span, …
+    private static var clientConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(5)
+        configuration.tracing.tracer = nil
+        return configuration
+    }
+
+    /// Shared by the exporters without TLS settings of their own and never shut down, like
+    /// `HTTPClient.shared` (a client must be shut down before it is released).
+    private static let sharedClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
 
     public var statistics: Statistics {
         Statistics(
