@@ -113,6 +113,9 @@ final class RecordingSpan: @unchecked Sendable {
     let startNanoseconds: UInt64
     let tracer: SDKTracer.Shared
     let lock = SpanLock()
+    /// Set (under the lock) when the span ends: `isRecording` reads it without taking the lock,
+    /// as instrumentation asks several times per span.
+    private let endedFlag = Atomic<Bool>(false)
     /// Only read or written with ``lock`` held, which is what makes the runtime's exclusivity check
     /// of each access redundant.
     @exclusivity(unchecked) var state: State
@@ -145,7 +148,7 @@ final class RecordingSpan: @unchecked Sendable {
         return body(&self.state)
     }
 
-    var isRecording: Bool { self.withState { !$0.ended } ?? true }
+    var isRecording: Bool { !self.endedFlag.load(ordering: .acquiring) }
     var name: String { self.withState { $0.name } ?? "" }
     var attributes: SpanAttributes { self.withState { $0.attributes } ?? SpanAttributes() }
 
@@ -260,6 +263,7 @@ final class RecordingSpan: @unchecked Sendable {
         var recorded = State(name: self.state.name)
         recorded.ended = true
         swap(&self.state, &recorded)
+        self.endedFlag.store(true, ordering: .releasing)
         self.lock.unlock()
         self.tracer.counts.didEnd()
         self.tracer.processor.onEnd(
