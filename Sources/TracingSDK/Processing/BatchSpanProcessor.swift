@@ -56,15 +56,18 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         var loopEnded = false
         var loopEndWaiters: [CheckedContinuation<Void, Never>] = []
 
+        /// Takes the batch being filled, leaving a spare (or empty) one in its place.
+        mutating func takeFilling() -> [FinishedSpan] {
+            var batch = self.spares.popLast() ?? []
+            swap(&batch, &self.filling)
+            return batch
+        }
+
         /// Takes every queued span, as batches of at most `maxExportBatchSize`.
         mutating func takeAll() -> [[FinishedSpan]] {
             var taken: [[FinishedSpan]] = []
             swap(&taken, &self.full)
-            if !self.filling.isEmpty {
-                var batch = self.spares.popLast() ?? []
-                swap(&batch, &self.filling)
-                taken.append(batch)
-            }
+            if !self.filling.isEmpty { taken.append(self.takeFilling()) }
             self.queued = 0
             return taken
         }
@@ -111,9 +114,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
             state.filling.append(pending.take()!)
             state.queued += 1
             guard state.filling.count >= self.configuration.maxExportBatchSize else { return nil }
-            var batch = state.spares.popLast() ?? []
-            swap(&batch, &state.filling)
-            state.full.append(batch)
+            state.full.append(state.takeFilling())
             defer { state.wakeUp = nil }
             return state.wakeUp
         }
