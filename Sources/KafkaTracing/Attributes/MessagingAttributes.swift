@@ -109,6 +109,18 @@ final class AttributeTemplates: Sendable {
     }
 }
 
+extension KafkaTracingOptions {
+    /// The chosen headers as `messaging.kafka.header.<name>` (the last one of a repeated key;
+    /// null or non-UTF-8 values are left out).
+    func captureHeaders(_ headers: [KafkaHeader], into attributes: inout SpanAttributes) {
+        for name in self.capturedHeaders {
+            if let value = headers.last(where: { $0.key == name })?.stringValue {
+                attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
+            }
+        }
+    }
+}
+
 extension Span {
     /// Gives a span that just started its attributes: assigned whole when it has none yet (the
     /// usual case: no hashing, and the tracer does not prepare storage of its own only to have it

@@ -305,11 +305,7 @@ public final class TracedConsumer: Sendable {
         if self.options.recordsBodySize {
             attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.value?.count ?? 0)))
         }
-        for name in self.options.capturedHeaders {
-            if let value = message.headers.last(where: { $0.key == name })?.stringValue {
-                attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
-            }
-        }
+        self.options.captureHeaders(message.headers, into: &attributes)
         if self.options.emitsLegacyAttributes {
             attributes.set(MessagingAttribute.legacyPartition, value: .int64(Int64(message.partition)))
             attributes.set(MessagingAttribute.legacyOffset, value: .int64(message.offset))

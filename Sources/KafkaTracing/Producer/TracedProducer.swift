@@ -160,11 +160,7 @@ public final class TracedProducer: Service, Sendable {
         if let key { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }
         if isTombstone { attributes.set(MessagingAttribute.tombstone, value: .bool(true)) }
         if let bodySize { attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(bodySize))) }
-        for name in self.options.capturedHeaders {
-            if let value = headers.last(where: { $0.key == name })?.stringValue {
-                attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
-            }
-        }
+        self.options.captureHeaders(headers, into: &attributes)
         span.addStartAttributes(attributes)
     }
 
