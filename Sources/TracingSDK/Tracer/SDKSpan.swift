@@ -52,7 +52,7 @@ public struct SDKSpan: Tracing.Span {
                 return
             }
             defer { recording.lock.unlock() }
-            guard !recording.state.ended else {
+            guard recording.isRecording else {
                 var ignored = SpanAttributes()
                 yield &ignored
                 return
@@ -103,7 +103,6 @@ final class RecordingSpan: @unchecked Sendable {
         var droppedAttributes = 0
         var droppedEvents = 0
         var droppedLinks = 0
-        var ended = false
     }
 
     let spanContext: SpanContext
@@ -113,8 +112,8 @@ final class RecordingSpan: @unchecked Sendable {
     let startNanoseconds: UInt64
     let tracer: SDKTracer.Shared
     let lock = SpanLock()
-    /// Set (under the lock) when the span ends: `isRecording` reads it without taking the lock,
-    /// as instrumentation asks several times per span.
+    /// Set (under the lock) when the span ends; nothing changes the state after. `isRecording`
+    /// reads it without taking the lock, as instrumentation asks several times per span.
     private let endedFlag = Atomic<Bool>(false)
     /// Only read or written with ``lock`` held, which is what makes the runtime's exclusivity check
     /// of each access redundant.
@@ -153,7 +152,7 @@ final class RecordingSpan: @unchecked Sendable {
     var attributes: SpanAttributes { self.withState { $0.attributes } ?? SpanAttributes() }
 
     func setName(_ name: String) {
-        self.withState { if !$0.ended { $0.name = name } }
+        self.withState { if self.isRecording { $0.name = name } }
     }
 
     /// Before an edit in place (lock held): makes room for a typical instrumentation's attributes
@@ -186,7 +185,7 @@ final class RecordingSpan: @unchecked Sendable {
         let limits = self.tracer.limits
         guard self.lock.lock() else { return }
         defer { self.lock.unlock() }
-        guard !self.state.ended else { return }
+        guard self.isRecording else { return }
         if attributes.count <= limits.attributeCountLimit && limits.attributeValueLengthLimit == nil {
             self.state.attributes = attributes
         } else {
@@ -217,7 +216,7 @@ final class RecordingSpan: @unchecked Sendable {
     func setStatus(_ status: SpanStatus) {
         self.withState { state in
             // OpenTelemetry: `ok` is final; a description only goes with an error.
-            guard !state.ended, state.status?.code != .ok else { return }
+            guard self.isRecording, state.status?.code != .ok else { return }
             state.status = status.code == .ok ? SpanStatus(code: .ok) : status
         }
     }
@@ -227,7 +226,7 @@ final class RecordingSpan: @unchecked Sendable {
         let limits = self.tracer.limits
         _ = limits.limit(&event.attributes, count: limits.eventAttributeCountLimit)
         self.withState { state in
-            guard !state.ended else { return }
+            guard self.isRecording else { return }
             if state.events.count < limits.eventCountLimit {
                 state.events.append(event)
             } else {
@@ -242,7 +241,7 @@ final class RecordingSpan: @unchecked Sendable {
         let limits = self.tracer.limits
         let dropped = limits.limit(&attributes, count: limits.linkAttributeCountLimit)
         self.withState { state in
-            guard !state.ended else { return }
+            guard self.isRecording else { return }
             if state.links.count < limits.linkCountLimit {
                 state.links.append(FinishedSpanLink(spanContext: context, attributes: attributes, droppedAttributeCount: dropped))
             } else {
@@ -255,13 +254,12 @@ final class RecordingSpan: @unchecked Sendable {
     /// span (nothing is copied).
     func end(at nanoseconds: UInt64) {
         guard self.lock.lock() else { return }
-        guard !self.state.ended else {
+        guard self.isRecording else {
             self.lock.unlock()
             return
         }
         // The name stays readable (`operationName`) after the end.
         var recorded = State(name: self.state.name)
-        recorded.ended = true
         swap(&self.state, &recorded)
         self.endedFlag.store(true, ordering: .releasing)
         self.lock.unlock()
