@@ -22,6 +22,16 @@ package func checkPropagation(_ input: [UInt8]) {
     if let spanContext = context.spanContext {
         precondition(spanContext.isValid, "extracted an invalid span context from \(input)")
         precondition(TraceParent.parse(TraceParent.format(spanContext)) != nil, "re-emitted an unparsable traceparent")
+        // W3C: one entry per key, every key and value within the grammar.
+        let keys = spanContext.traceState.entries.map(\.key)
+        precondition(Set(keys).count == keys.count, "tracestate kept a repeated key")
+        precondition(
+            spanContext.traceState.entries.allSatisfy { TraceState.isValidKey($0.key) && TraceState.isValidValue($0.value) },
+            "tracestate kept an invalid member"
+        )
+    } else if selector % 4 == 1 {
+        // A tracestate, however bad, never costs the valid traceparent beside it.
+        preconditionFailure("a tracestate made the valid traceparent beside it unreadable: \(input)")
     }
     // Whatever was read is sent on within the specs' limits.
     var out: [String: String] = [:]

@@ -1,7 +1,14 @@
 /// The W3C `tracestate`: vendor-specific key/value pairs, in order, at most 32.
 ///
-/// Parsing is strict to the W3C Trace Context grammar: a header with an invalid member, a
-/// duplicate key or more than 32 members is dropped whole (the `traceparent` stays valid).
+/// Parsing follows the W3C Trace Context Level 2 grammar (`spec/20-http_request_header_format.md`):
+///
+///     key     = ( lcalpha / DIGIT ) 0*255 ( keychar )
+///     keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+///
+/// A header with an invalid member or more than 32 members is dropped whole (the `traceparent`
+/// stays valid: "failure to parse `tracestate` MUST NOT affect the parsing of `traceparent`").
+/// A key that repeats keeps its first entry ("Only one entry per key is allowed"): the header is
+/// not dropped for it, and what is sent on has one entry per key.
 public struct TraceState: Sendable, Hashable, CustomStringConvertible {
     /// The members, most recently updated first.
     public private(set) var entries: [(key: String, value: String)]
@@ -27,19 +34,25 @@ public struct TraceState: Sendable, Hashable, CustomStringConvertible {
         self.entries = entries
     }
 
-    /// Parses a `tracestate` header value; `nil` when it is invalid.
+    /// Parses a `tracestate` header value; `nil` when a member is invalid or there are more than
+    /// 32. When a key repeats, its first entry is kept and the later ones are left out.
     public init?(header: String) {
         var entries: [(key: String, value: String)] = []
+        var members = 0
         for rawMember in header.split(separator: ",", omittingEmptySubsequences: false) {
             let member = rawMember.trimmingOWS()
             if member.isEmpty { continue }  // empty list members are allowed
             guard let equals = member.firstIndex(of: "=") else { return nil }
             let key = String(member[..<equals])
             let value = String(member[member.index(after: equals)...])
+            guard Self.isValidKey(key), Self.isValidValue(value) else { return nil }
+            members += 1
+            if members > Self.maxMembers { return nil }
+            // (At most 32 members: a linear search is cheaper than hashing.)
+            if entries.contains(where: { $0.key == key }) { continue }
             entries.append((key, value))
-            if entries.count > Self.maxMembers { return nil }
         }
-        self.init(entries)
+        self.entries = entries
     }
 
     public var isEmpty: Bool { self.entries.isEmpty }
@@ -91,38 +104,27 @@ public struct TraceState: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    // MARK: Grammar (W3C Trace Context §3.3.1)
+    // MARK: Grammar (W3C Trace Context Level 2, "Key" and "Value")
 
+    /// `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`
     private static func isKeyChar(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "*"), UInt8(ascii: "/"):
+            UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "*"), UInt8(ascii: "/"), UInt8(ascii: "@"):
             true
         default: false
         }
     }
 
-    private static func isLowerAlpha(_ byte: UInt8) -> Bool {
-        byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")
-    }
-
-    private static func isDigit(_ byte: UInt8) -> Bool {
-        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
-    }
-
-    /// `simple-key` or `tenant-id "@" system-id`.
+    /// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`: 1 to 256 characters, the first a lowercase
+    /// letter or a digit. (Level 1's `tenant-id "@" system-id` split, with its 241 and 14
+    /// character limits, is gone: any number of `@` may appear after the first character.)
     static func isValidKey(_ key: String) -> Bool {
-        let bytes = Array(key.utf8)
-        if let at = bytes.firstIndex(of: UInt8(ascii: "@")) {
-            let tenant = bytes[..<at]
-            let system = bytes[(at + 1)...]
-            guard let tenantFirst = tenant.first, let systemFirst = system.first else { return false }
-            return tenant.count <= 241 && (isLowerAlpha(tenantFirst) || isDigit(tenantFirst))
-                && tenant.allSatisfy(isKeyChar)
-                && system.count <= 14 && isLowerAlpha(systemFirst) && system.allSatisfy(isKeyChar)
-        }
-        guard let first = bytes.first else { return false }
-        return bytes.count <= 256 && isLowerAlpha(first) && bytes.allSatisfy(isKeyChar)
+        let bytes = key.utf8
+        guard let first = bytes.first, bytes.count <= 256 else { return false }
+        let firstIsLowerAlphaOrDigit =
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first)
+        return firstIsLowerAlphaOrDigit && bytes.allSatisfy(isKeyChar)
     }
 
     /// `0*255(chr) nblk-chr`: 1 to 256 printable ASCII characters except `,` and `=`, not ending
