@@ -51,8 +51,9 @@ public final class TracerProvider: Service, Sendable {
         public var exportsImmediately: Bool
         /// Span limits (`OTEL_*_LIMIT`).
         public var limits: SpanLimits?
-        /// For ``ErrorAndSlowTraceSampler``-style sampling: a root slower than this is kept.
-        public var slowTraceThreshold: Duration
+        /// For ``ErrorAndSlowTraceSampler`` sampling: a root slower than this is kept. `nil` (the
+        /// default) uses the sampler's own ``ErrorAndSlowTraceSampler/latencyThreshold``.
+        public var slowTraceThreshold: Duration?
         /// The environment to read; the process's by default.
         public var environment: [String: String]
 
@@ -69,7 +70,7 @@ public final class TracerProvider: Service, Sendable {
             batch: BatchSpanProcessor.Configuration? = nil,
             exportsImmediately: Bool = false,
             limits: SpanLimits? = nil,
-            slowTraceThreshold: Duration = .seconds(1),
+            slowTraceThreshold: Duration? = nil,
             environment: [String: String] = ProcessInfo.processInfo.environment
         ) {
             self.serviceName = serviceName
@@ -145,8 +146,11 @@ public final class TracerProvider: Service, Sendable {
                 processor = batch
             }
         }
-        if sampler is ErrorAndSlowTraceSampler {
-            processor = TailSamplingProcessor(next: processor, latencyThreshold: configuration.slowTraceThreshold)
+        if let errorAndSlow = sampler.errorAndSlowTraceSampler() {
+            processor = TailSamplingProcessor(
+                next: processor,
+                latencyThreshold: configuration.slowTraceThreshold ?? errorAndSlow.latencyThreshold
+            )
         }
         self.batchProcessor = batchProcessor
         self.exporterNames = exporterNames

@@ -81,9 +81,30 @@ public struct TraceIDRatioSampler: Sampler {
     public var description: String { "TraceIdRatioBased{\(self.ratio)}" }
 }
 
+/// A sampler that decides by asking others, so the provider can find what they need: an
+/// ``ErrorAndSlowTraceSampler`` anywhere inside one still gets its ``TailSamplingProcessor``.
+/// Conform your own wrapping samplers to it.
+public protocol DelegatingSampler: Sampler {
+    /// The samplers this one may ask.
+    var delegates: [any Sampler] { get }
+}
+
+extension Sampler {
+    /// The first ``ErrorAndSlowTraceSampler`` in this sampler or, through ``DelegatingSampler``,
+    /// in the samplers it asks (depth-first, bounded against cycles).
+    func errorAndSlowTraceSampler(depth: Int = 0) -> ErrorAndSlowTraceSampler? {
+        if let sampler = self as? ErrorAndSlowTraceSampler { return sampler }
+        guard depth < 16, let delegating = self as? any DelegatingSampler else { return nil }
+        for delegate in delegating.delegates {
+            if let found = delegate.errorAndSlowTraceSampler(depth: depth + 1) { return found }
+        }
+        return nil
+    }
+}
+
 /// Follows the parent's decision when there is a parent; otherwise asks `root`.
 /// (`parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`)
-public struct ParentBasedSampler: Sampler {
+public struct ParentBasedSampler: DelegatingSampler {
     public let root: any Sampler
     public let remoteParentSampled: any Sampler
     public let remoteParentNotSampled: any Sampler
@@ -114,6 +135,10 @@ public struct ParentBasedSampler: Sampler {
         }
     }
 
+    public var delegates: [any Sampler] {
+        [self.root, self.remoteParentSampled, self.remoteParentNotSampled, self.localParentSampled, self.localParentNotSampled]
+    }
+
     public var description: String {
         "ParentBased{root:\(self.root),remoteParentSampled:\(self.remoteParentSampled),remoteParentNotSampled:\(self.remoteParentNotSampled),localParentSampled:\(self.localParentSampled),localParentNotSampled:\(self.localParentNotSampled)}"
     }
@@ -124,7 +149,8 @@ public struct ParentBasedSampler: Sampler {
 /// Traces in the ratio are sampled as usual. The others are recorded but not sampled; their
 /// spans are held per local trace by the tracer's ``TailSamplingProcessor`` and exported when the
 /// local root ends if any span ended with an error or the root took longer than
-/// `latencyThreshold`; otherwise they are dropped.
+/// `latencyThreshold`; otherwise they are dropped. ``TracerProvider`` adds that processor when this
+/// sampler is its sampler or is inside one (``DelegatingSampler``, such as ``ParentBasedSampler``).
 ///
 /// - Important: Only what this process records can be kept. Services downstream already decided
 ///   from the sampled flag in the propagated context (off for these traces), so a kept error trace

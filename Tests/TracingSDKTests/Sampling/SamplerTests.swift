@@ -119,3 +119,46 @@ struct TailSamplingTests {
         root.end()
     }
 }
+
+@Suite("Error and slow traces through the provider")
+struct ErrorAndSlowProviderTests {
+    /// Ends a root span that took `milliseconds` and returns the names exported.
+    func exported(sampler: any Sampler, slowTraceThreshold: Duration? = nil, milliseconds: UInt64) async -> [String] {
+        let exporter = InMemorySpanExporter()
+        let provider = TracerProvider(
+            configuration: .init(
+                sampler: sampler,
+                exporters: [exporter],
+                exportsImmediately: true,
+                slowTraceThreshold: slowTraceThreshold,
+                environment: [:]
+            )
+        )
+        let root = provider.tracer.startSpan("root", at: FixedInstant(nanosecondsSinceEpoch: 0))
+        root.end(at: FixedInstant(nanosecondsSinceEpoch: milliseconds * 1_000_000))
+        await provider.shutdown()
+        return exporter.spans.map(\.name)
+    }
+
+    @Test("the sampler's latencyThreshold decides what is slow")
+    func samplersThreshold() async {
+        let sampler = ErrorAndSlowTraceSampler(ratio: 0, latencyThreshold: .milliseconds(10))
+        #expect(await self.exported(sampler: sampler, milliseconds: 20) == ["root"])  // 1 s before the fix
+        #expect(await self.exported(sampler: sampler, milliseconds: 5) == [])
+    }
+
+    @Test("the provider's slowTraceThreshold overrides it")
+    func providersThreshold() async {
+        let sampler = ErrorAndSlowTraceSampler(ratio: 0, latencyThreshold: .milliseconds(10))
+        #expect(await self.exported(sampler: sampler, slowTraceThreshold: .milliseconds(50), milliseconds: 20) == [])
+        #expect(await self.exported(sampler: sampler, slowTraceThreshold: .milliseconds(50), milliseconds: 60) == ["root"])
+    }
+
+    @Test("an ErrorAndSlowTraceSampler inside ParentBasedSampler still gets its tail processor")
+    func wrapped() async {
+        let sampler = ParentBasedSampler(root: ErrorAndSlowTraceSampler(ratio: 0, latencyThreshold: .milliseconds(10)))
+        // Without the tail processor, a recorded-but-unsampled root is never exported.
+        #expect(await self.exported(sampler: sampler, milliseconds: 20) == ["root"])
+        #expect(await self.exported(sampler: sampler, milliseconds: 5) == [])
+    }
+}
