@@ -276,7 +276,9 @@ public final class TracedConsumer: Sendable {
         headers.append(KafkaHeader(key: "dlq.consumer.group", value: self.client.consumerGroup ?? ""))
         headers.append(KafkaHeader(key: "dlq.error.type", value: errorType(error)))
         headers.append(KafkaHeader(key: "dlq.error.message", value: String("\(error)".prefix(1024))))
-        // The dead letter carries the failed processing span's context, so its trace continues.
+        // The dead letter carries the failed processing span's context (and no other), so its
+        // trace continues.
+        self.options.traceHeaders.remove(from: &headers)
         tracer.inject(failedContext, into: &headers, using: KafkaHeadersInjector())
         let deadLetter = KafkaProducerMessage(
             topic: topic,

@@ -18,7 +18,8 @@ public struct KafkaTracingOptions: Sendable {
     /// How consumer spans relate to producers.
     public var consumerParenting: ConsumerParenting
     /// Topics whose messages carry no trace headers (for consumers that cannot read headers):
-    /// nothing is injected when sending to them, and nothing is extracted when reading them.
+    /// nothing is injected when sending to them (and the ``traceHeaders`` a message already has
+    /// are removed), and nothing is extracted when reading them.
     public var topicsWithoutPropagation: Set<String>
     /// Headers to record as `messaging.kafka.header.<name>` attributes (their UTF-8 values).
     public var capturedHeaders: [String]
@@ -28,15 +29,27 @@ public struct KafkaTracingOptions: Sendable {
     /// `messaging.kafka.message.offset`, `messaging.operation`) for dashboards built on them.
     public var emitsLegacyAttributes: Bool
 
+    /// The trace headers a traced send owns: all of them are removed from a message before the
+    /// current context is injected (see ``TraceHeaderNames``). The W3C three are always included;
+    /// add the fields of the other propagators your tracer uses, such as
+    /// `TraceHeaderNames.b3.union(.jaeger)`.
+    public var traceHeaders: TraceHeaderNames {
+        get { self.ownedTraceHeaders }
+        set { self.ownedTraceHeaders = newValue.union(.w3c) }
+    }
+    private var ownedTraceHeaders: TraceHeaderNames = .w3c
+
     public init(
         consumerParenting: ConsumerParenting = .childAndLink,
         topicsWithoutPropagation: Set<String> = [],
         capturedHeaders: [String] = [],
         recordsBodySize: Bool = false,
-        emitsLegacyAttributes: Bool = false
+        emitsLegacyAttributes: Bool = false,
+        traceHeaders: TraceHeaderNames = .w3c
     ) {
         self.consumerParenting = consumerParenting
         self.topicsWithoutPropagation = topicsWithoutPropagation
+        self.ownedTraceHeaders = traceHeaders.union(.w3c)
         self.capturedHeaders = capturedHeaders
         self.recordsBodySize = recordsBodySize
         self.emitsLegacyAttributes = emitsLegacyAttributes

@@ -6,8 +6,9 @@ import Tracing
 /// A drop-in replacement for ``KafkaProducer`` that traces every message.
 ///
 /// Each send starts a PRODUCER span `send {topic}` as a child of the caller's current span,
-/// injects its context into the message headers (`traceparent`, `tracestate`, `baggage`
-/// replaced, other headers kept in order), and ends the span when the broker's delivery report
+/// injects its context into the message headers (every trace header the message had —
+/// `traceparent`, `tracestate`, `baggage` and ``KafkaTracingOptions/traceHeaders`` — removed first,
+/// other headers kept in order), and ends the span when the broker's delivery report
 /// arrives, with the partition and offset, or with an error status, `error.type` (librdkafka's
 /// error name) and an exception event.
 ///
@@ -64,7 +65,10 @@ public final class TracedProducer: Service, Sendable {
         // (Inlinable, so that callers specialize it for their key and value types: unspecialized
         // generics cost more than the tracing.)
         guard let tracer = TracerLookup.current() else {
-            // No tracer installed: nothing to record or propagate.
+            // No tracer installed: nothing to record or propagate, and no other trace's context
+            // is sent on either.
+            var message = message
+            self.removeTraceHeaders(from: &message.headers)
             if let onDelivery {
                 try await self.producer.send(message, onDelivery: onDelivery)
             } else {
@@ -94,7 +98,11 @@ public final class TracedProducer: Service, Sendable {
     /// Sends a message under a PRODUCER span and waits for the broker's answer.
     @inlinable
     nonisolated(nonsending) public func sendAndWait<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws -> KafkaDeliveryReport {
-        guard let tracer = TracerLookup.current() else { return try await self.producer.sendAndWait(message) }
+        guard let tracer = TracerLookup.current() else {
+            var message = message
+            self.removeTraceHeaders(from: &message.headers)
+            return try await self.producer.sendAndWait(message)
+        }
         var message = message
         let span = self.startSpan(for: &message, tracer: tracer)
         do {
@@ -165,11 +173,19 @@ public final class TracedProducer: Service, Sendable {
     }
 
     /// The headers carry the context even when the span is not sampled, with the flag off, so
-    /// downstream honours the decision.
+    /// downstream honours the decision. Every trace header the message already had goes first:
+    /// what a tracer does not write (a `tracestate` or `baggage` the new context lacks, or any
+    /// header under a tracer that writes none) must not survive from another trace.
     @usableFromInline
     func inject(_ span: any Span, topic: String, into headers: inout [KafkaHeader], tracer: any Tracer) {
+        self.removeTraceHeaders(from: &headers)
         guard self.options.propagates(on: topic) else { return }
         tracer.inject(span.context, into: &headers, using: KafkaHeadersInjector())
+    }
+
+    @usableFromInline
+    func removeTraceHeaders(from headers: inout [KafkaHeader]) {
+        if !headers.isEmpty { self.options.traceHeaders.remove(from: &headers) }
     }
 
     @usableFromInline

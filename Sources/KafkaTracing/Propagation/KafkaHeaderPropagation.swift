@@ -1,12 +1,6 @@
 import Kafka
 import Tracing
 
-/// The header keys trace context travels in. They are replaced, never duplicated, when a
-/// message is sent.
-enum TraceHeaders {
-    static let keys: Set<String> = ["traceparent", "tracestate", "baggage"]
-}
-
 /// Writes trace context into a message's headers: a header of the same key is replaced, the
 /// others stay in order.
 public struct KafkaHeadersInjector: Injector {
