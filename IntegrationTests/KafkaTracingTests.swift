@@ -144,11 +144,11 @@ extension KafkaIntegrationTests {
         }
     }
 
-    @Test("a failed delivery ends the producer span with an error status, error.type and an exception event")
+    @Test("a failed delivery ends the producer span with an error status, error.type and an exception event", .enabled(if: TestCluster.usesEmbeddedBroker, "fault injection needs the embedded broker"))
     func failedDelivery() async throws {
         try await withLeakCheck {
             let cluster = try TestCluster()
-            guard let broker = cluster.embedded else { return }
+            let broker = try #require(cluster.embedded)
             let topic = try await cluster.makeTopic("refused", partitions: 1)
             let capture = TraceCapture()
             let producer = TracedProducer(wrapping: try KafkaProducer(configuration: cluster.producerConfiguration(), logger: TestCluster.quietLogger))

@@ -13,7 +13,7 @@ final class TestCluster: Sendable {
         var logger = Logger(label: "integration-tests")
         logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .notice
         self.logger = logger
-        if let external = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !external.isEmpty {
+        if let external = Self.externalBootstrapServers {
             self.bootstrapServers = external
             self.embedded = nil
             print("IntegrationTests: using the Kafka cluster at KAFKA_BOOTSTRAP_SERVERS=\(external)")
@@ -24,6 +24,14 @@ final class TestCluster: Sendable {
             print("IntegrationTests: using an embedded broker at \(broker.bootstrapServers)")
         }
     }
+
+    /// `KAFKA_BOOTSTRAP_SERVERS`, when the tests run against a real cluster.
+    static let externalBootstrapServers: String? = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"]
+        .flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Whether the tests run on the embedded broker: fault injection needs it, and a test that
+    /// needs a real cluster is skipped (visibly) on it.
+    static var usesEmbeddedBroker: Bool { Self.externalBootstrapServers == nil }
 
     /// For tests that expect librdkafka to complain (unreachable brokers): only errors show.
     static var quietLogger: Logger {

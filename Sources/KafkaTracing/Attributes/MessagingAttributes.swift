@@ -84,26 +84,29 @@ final class AttributeTemplates: Sendable {
         self.perMessage = perMessage
     }
 
-    private func build(_ topic: String) -> SpanAttributes {
+    private func build(_ topic: String?) -> SpanAttributes {
         var attributes = SpanAttributes()
         attributes.set(MessagingAttribute.system, value: .string("kafka"))
         attributes.set(MessagingAttribute.operationName, value: .string(self.operation))
         attributes.set(MessagingAttribute.operationType, value: .string(self.operation))
-        attributes.set(MessagingAttribute.destinationName, value: .string(topic))
+        if let topic { attributes.set(MessagingAttribute.destinationName, value: .string(topic)) }
         self.client.apply(to: &attributes)
         if let legacyOperation {
-            attributes.set(MessagingAttribute.legacyDestination, value: .string(topic))
+            if let topic { attributes.set(MessagingAttribute.legacyDestination, value: .string(topic)) }
             attributes.set(MessagingAttribute.legacyOperation, value: .string(legacyOperation))
         }
         attributes.reserveCapacity(attributes.count + self.perMessage)
         return attributes
     }
 
-    func attributes(for topic: String) -> SpanAttributes {
-        if let template = self.templates.withLock({ $0[topic] }) { return template }
+    /// - Parameter topic: `nil` for an operation on several topics: no destination.
+    func attributes(for topic: String?) -> SpanAttributes {
+        // (Kafka topic names are never empty, so "" keys the template without a destination.)
+        let key = topic ?? ""
+        if let template = self.templates.withLock({ $0[key] }) { return template }
         let template = self.build(topic)
         self.templates.withLock { templates in
-            if templates.count < Self.maxTopics { templates[topic] = template }
+            if templates.count < Self.maxTopics { templates[key] = template }
         }
         return template
     }

@@ -171,19 +171,29 @@ public final class TracedConsumer: Sendable {
 
     /// Runs `handler` for batches of messages already fetched (at most `maxMessages`), each batch
     /// inside one CONSUMER span with `messaging.batch.message_count` and a link to each message's
-    /// context.
+    /// context. The span is `process {topic}` with `messaging.destination.name` when the whole
+    /// batch comes from one topic, and `process` without a destination when it spans several.
+    ///
+    /// When `runBatches` returns or throws, the consumer is closed: stored offsets are committed.
     public func runBatches(
         maxMessages: Int = 100,
         _ handler: @escaping @Sendable ([KafkaConsumerMessage]) async throws -> Void
     ) async throws {
-        try await withGracefulShutdownHandler {
-            while true {
-                let batch = try await self.consumer.nextBatch(maxCount: maxMessages)
-                guard let first = batch.first else { break }
-                try await self.process(batch, topic: first.topic, handler)
+        do {
+            try await withGracefulShutdownHandler {
+                while true {
+                    let batch = try await self.consumer.nextBatch(maxCount: maxMessages)
+                    guard let first = batch.first else { break }
+                    let topic: String? = batch.allSatisfy { $0.topic == first.topic } ? first.topic : nil
+                    try await self.process(batch, topic: topic, handler)
+                }
+            } onGracefulShutdown: {
+                self.consumer.requestClose()
             }
-        } onGracefulShutdown: {
-            self.consumer.requestClose()
+        } catch {
+            // Stopped by the failure policy (or a fatal consumer error): commit what was done.
+            await self.consumer.close()
+            throw error
         }
         await self.consumer.close()
     }
@@ -193,19 +203,24 @@ public final class TracedConsumer: Sendable {
 
     // MARK: Processing
 
+    /// - Parameter topic: the messages' topic, or `nil` when they come from several.
     private func process(
         _ messages: [KafkaConsumerMessage],
-        topic: String,
+        topic: String?,
         _ handler: @Sendable ([KafkaConsumerMessage]) async throws -> Void
     ) async throws {
         let tracer = TracerLookup.current() ?? NoOpTracer()
-        let propagates = self.options.propagates(on: topic)
         // The producers' contexts, from the headers.
         let producerContexts: [InstrumentationContext] = messages.map { message in
             var context = InstrumentationContext.topLevel
-            if propagates { tracer.extract(message.headers, into: &context, using: KafkaHeadersExtractor()) }
+            if self.options.propagates(on: message.topic) {
+                tracer.extract(message.headers, into: &context, using: KafkaHeadersExtractor())
+            }
             return context
         }
+        // Semantic conventions: "If a corresponding {destination} value is not available for a
+        // specific operation, the instrumentation SHOULD omit the {destination}."
+        let spanName = topic.map { "process " + $0 } ?? "process"
         // One message continues its producer's trace (unless link-only); a batch, or a message
         // without a context, starts a new one. Either way the producers' contexts are linked.
         let continues = messages.count == 1 && !producerContexts[0].isEmpty && !self.options.consumerParenting.isLinkOnly
@@ -213,7 +228,7 @@ public final class TracedConsumer: Sendable {
 
         var attempt = 0
         while true {
-            let span = tracer.startAnySpan("process " + topic, context: parent, ofKind: .consumer)
+            let span = tracer.startAnySpan(spanName, context: parent, ofKind: .consumer)
             if span.isRecording {
                 for context in producerContexts where !context.isEmpty {
                     span.addLink(SpanLink(context: context, attributes: [:]))
@@ -241,7 +256,7 @@ public final class TracedConsumer: Sendable {
                     let delay = min(self.failurePolicy.backoff * (1 << min(attempt - 1, 20)), .seconds(30))
                     self.logger.warning(
                         "Message handler failed; retrying",
-                        metadata: ["kafka.topic": "\(topic)", "attempt": "\(attempt)", "error": "\(error)"]
+                        metadata: ["kafka.topic": "\(messages[0].topic)", "attempt": "\(attempt)", "error": "\(error)"]
                     )
                     try await Task.sleep(for: delay)
                     continue
@@ -293,7 +308,7 @@ public final class TracedConsumer: Sendable {
         )
     }
 
-    private func attributes(topic: String, messages: [KafkaConsumerMessage]) -> SpanAttributes {
+    private func attributes(topic: String?, messages: [KafkaConsumerMessage]) -> SpanAttributes {
         var attributes = self.templates.attributes(for: topic)
         guard messages.count == 1 else {
             attributes.set(MessagingAttribute.batchCount, value: .int64(Int64(messages.count)))
