@@ -85,6 +85,18 @@ public final class KafkaConsumer: Service, Sendable {
     }
 
     /// The partitions currently assigned to this consumer by its group.
+    /// Calls `observer` after every offset commit this consumer makes — ``commit()``, on a
+    /// partition revocation, on close, and librdkafka's periodic ones — with what was committed.
+    /// For instrumentation (the traced consumer's settle spans); set it before fetching starts.
+    /// It runs on the consumer's own threads: keep it short, and never call the consumer from it.
+    public func onCommit(_ observer: @escaping @Sendable (KafkaCommitReport) -> Void) {
+        self.core.onCommit(observer)
+    }
+
+    /// The Kafka cluster's id (`rd_kafka_clusterid`), once the client has received metadata from
+    /// it; `nil` before, and for brokers that report none. Read without a lock or a wait.
+    public var clusterID: String? { self.core.client.clusterID }
+
     public var assignment: Set<KafkaTopicPartition> { self.core.assignment }
 
     /// Stops fetching, commits stored offsets, leaves the group and releases the librdkafka handle.

@@ -154,6 +154,10 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     /// Outcomes so far.
+    /// The Kafka cluster's id (`rd_kafka_clusterid`), once the client has received metadata from
+    /// it; `nil` before, and for brokers that report none. Read without a lock or a wait.
+    public var clusterID: String? { self.core.client.clusterID }
+
     public var statistics: Statistics {
         Statistics(
             delivered: self.core.deliveredCount.load(ordering: .relaxed),

@@ -57,6 +57,26 @@ final class RDKafkaClient: @unchecked Sendable {
         RDKafkaClient.liveHandles.add(1, ordering: .relaxed)
     }
 
+    /// The cluster's id once librdkafka has it from a metadata response: written once, read
+    /// without a lock from any thread (spans of every message carry it).
+    private let knownClusterID = AtomicLazyReference<ClusterID>()
+
+    private final class ClusterID: Sendable {
+        let value: String
+        init(_ value: String) { self.value = value }
+    }
+
+    /// `nil` until the client has received metadata (and for brokers that report no id).
+    var clusterID: String? { self.knownClusterID.load()?.value }
+
+    /// Asks librdkafka for the cluster id without waiting, until it knows it. For the poll
+    /// threads, which call it while the handle is alive; a no-op (one atomic load) once known.
+    func refreshClusterID() {
+        guard self.knownClusterID.load() == nil, let id = rd_kafka_clusterid(self.handle, 0) else { return }
+        defer { rd_kafka_mem_free(self.handle, id) }
+        _ = self.knownClusterID.storeIfNil(ClusterID(String(cString: id)))
+    }
+
     /// Destroys the handle; later calls do nothing. Blocks until librdkafka's threads end.
     func destroy() {
         guard !self.destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -78,6 +98,8 @@ final class RDKafkaCallbackContext: @unchecked Sendable {
     let logger: Logger
     /// Set once before the handle exists, read only on the consumer's poll thread.
     var rebalance: ((RDKafkaRebalanceEvent) -> Void)?
+    /// Set once before the handle exists, read only on the consumer's poll thread.
+    var automaticCommit: ((RDKafkaCommit.Outcome) -> Void)?
     var creationError: String?
 
     init(logger: Logger) {

@@ -48,6 +48,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     private let logger: Logger
     private let maxBuffered: Int
     private let state = Mutex(State())
+    private let commitObserver = Mutex<(@Sendable (KafkaCommitReport) -> Void)?>(nil)
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validate()
@@ -55,6 +56,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         let client = try RDKafkaClient(kind: .consumer, properties: configuration.clientProperties, context: context) {
             conf in
             rd_kafka_conf_set_rebalance_cb(conf, rdKafkaRebalanceCallback)
+            rd_kafka_conf_set_offset_commit_cb(conf, rdKafkaOffsetCommitCallback)
         }
         self.client = client
         var logger = logger
@@ -65,6 +67,10 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         // The context (and so this closure) lives until the handle is destroyed; the weak
         // reference avoids a cycle through the client.
         context.rebalance = { [weak self] event in self?.serveRebalance(event) }
+        context.automaticCommit = { [weak self] outcome in
+            let now = wallClockNanoseconds()
+            if let report = outcome.report(reason: .automatic, start: now, end: now) { self?.reportCommit(report) }
+        }
 
         rd_kafka_poll_set_consumer(client.handle)
         let error = RDKafkaTopicPartitionList.with(
@@ -166,7 +172,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         guard usable else { throw KafkaError.closed("the consumer") }
         let error = await withCheckedContinuation { continuation in
             startPollThread(name: "\(self.client.name)-commit") {
-                let error = rd_kafka_commit(self.client.handle, nil, 0)
+                let error = self.commitStored(reason: .manual)
                 self.state.withLock { $0.handleUsers -= 1 }
                 continuation.resume(returning: error)
             }
@@ -174,6 +180,24 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET else {
             throw KafkaError.rdKafka(error, context: "committing offsets")
         }
+    }
+
+    /// Commits the stored offsets and waits for the answer (blocking), reporting the commit.
+    private func commitStored(reason: KafkaCommitReport.Reason) -> rd_kafka_resp_err_t {
+        let (error, outcome, start, end) = RDKafkaCommit.commitStored(self.client.handle)
+        if let report = outcome.report(reason: reason, start: start, end: end) { self.reportCommit(report) }
+        return error
+    }
+
+    /// Reports every commit from now on (see ``KafkaConsumer/onCommit(_:)``).
+    func onCommit(_ observer: @escaping @Sendable (KafkaCommitReport) -> Void) {
+        self.commitObserver.withLock { $0 = observer }
+    }
+
+    private var observesCommits: Bool { self.commitObserver.withLock { $0 != nil } }
+
+    private func reportCommit(_ report: KafkaCommitReport) {
+        self.commitObserver.withLock { $0 }?(report)
     }
 
     /// The partitions currently assigned to this consumer.
@@ -261,6 +285,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 continue
             }
             var message = rd_kafka_consumer_poll(handle, 100)
+            self.client.refreshClusterID()
             while let current = message {
                 if current.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
                     batch.append(KafkaConsumerMessage(current, topic: String(cString: rd_kafka_topic_name(current.pointee.rkt))))
@@ -282,6 +307,14 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         }
         self.state.withLock { $0.phase = .closing }
         while self.state.withLock({ $0.handleUsers > 0 }) { usleep(1_000) }
+        if self.observesCommits {
+            // Commit here, so the observer learns what closing committed (librdkafka's own
+            // commit inside close reports nothing, and then finds nothing left to commit).
+            let error = self.commitStored(reason: .close)
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                self.logger.warning("Committing offsets on close failed", metadata: ["kafka.error": "\(KafkaError.Code(error).name)"])
+            }
+        }
         let error = rd_kafka_consumer_close(handle)
         if error != RD_KAFKA_RESP_ERR_NO_ERROR {
             self.logger.warning("Closing the consumer failed", metadata: ["kafka.error": "\(KafkaError.Code(error).name)"])
@@ -360,7 +393,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             let lost = rd_kafka_assignment_lost(handle) != 0
             if !lost {
                 // Commit what the application finished before the partitions move on.
-                let error = rd_kafka_commit(handle, nil, 0)
+                let error = self.commitStored(reason: .revoke)
                 if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__NO_OFFSET {
                     self.logger.warning(
                         "Committing offsets on revocation failed",

@@ -234,6 +234,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             if let event = rd_kafka_queue_poll(self.queue, 100) {
                 self.serve(event, messages: messages)
             }
+            self.client.refreshClusterID()
             self.generation.add(1, ordering: .releasing)
             self.resumeProgressWaiters()
         }
