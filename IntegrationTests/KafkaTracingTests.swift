@@ -313,7 +313,7 @@ extension KafkaIntegrationTests {
             let linked = try await cluster.makeTopic("linked", partitions: 1)
             let silent = try await cluster.makeTopic("silent", partitions: 1)
             let capture = TraceCapture()
-            let options = KafkaTracingOptions(consumerParenting: .linkOnly, topicsWithoutPropagation: [silent], capturedHeaders: ["tenant"], emitsLegacyAttributes: true)
+            let options = KafkaTracingOptions(consumerParenting: .linkOnly, topicsWithoutPropagation: [silent], capturedHeaders: ["tenant"], semconvStabilityOptIn: .messagingDup)
             let producer = TracedProducer(wrapping: try cluster.makeProducer(), options: options)
             try await withTracer(capture.tracer) {
                 _ = try await producer.sendAndWait(KafkaProducerMessage(topic: linked, value: "a", headers: [KafkaHeader(key: "tenant", value: "acme")]))

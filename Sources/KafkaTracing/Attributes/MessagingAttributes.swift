@@ -21,11 +21,18 @@ enum MessagingAttribute {
     static let serverPort = "server.port"
     static let errorType = "error.type"
     static let headerPrefix = "messaging.kafka.header."
+    static let clusterID = "messaging.kafka.cluster.id"
+    static let retryAttempt = "messaging.kafka.retry.attempt"
+    static let commitReason = "messaging.kafka.commit.reason"
 
+    // The pre-1.27 names (`OTEL_SEMCONV_STABILITY_OPT_IN=messaging/dup`).
     static let legacyDestination = "messaging.destination"
     static let legacyPartition = "messaging.kafka.partition"
+    static let legacyDestinationPartition = "messaging.kafka.destination.partition"
     static let legacyOffset = "messaging.kafka.message.offset"
     static let legacyOperation = "messaging.operation"
+    static let legacyConsumerGroup = "messaging.kafka.consumer.group"
+    static let legacyClientID = "messaging.client_id"
 }
 
 /// Facts about the client that every span of it carries.
@@ -50,11 +57,15 @@ struct ClientAttributes: Sendable {
         }
     }
 
-    func apply(to attributes: inout SpanAttributes) {
+    func apply(to attributes: inout SpanAttributes, previousNames: Bool) {
         if let clientID { attributes.set(MessagingAttribute.clientID, value: .string(clientID)) }
         if let consumerGroup { attributes.set(MessagingAttribute.consumerGroup, value: .string(consumerGroup)) }
         if let serverAddress { attributes.set(MessagingAttribute.serverAddress, value: .string(serverAddress)) }
         if let serverPort { attributes.set(MessagingAttribute.serverPort, value: .int64(Int64(serverPort))) }
+        if previousNames {
+            if let clientID { attributes.set(MessagingAttribute.legacyClientID, value: .string(clientID)) }
+            if let consumerGroup { attributes.set(MessagingAttribute.legacyConsumerGroup, value: .string(consumerGroup)) }
+        }
     }
 }
 
@@ -67,30 +78,50 @@ final class AttributeTemplates: Sendable {
     /// Beyond this many topics, templates are built per span instead of kept.
     static let maxTopics = 256
 
-    private let operation: String
+    private struct Template {
+        var attributes: SpanAttributes
+        /// Built before the cluster id was known: built again once it is.
+        var lacksClusterID: Bool
+    }
+
+    private let operationName: String
+    private let operationType: String
     private let legacyOperation: String?
     private let client: ClientAttributes
+    private let clusterID: @Sendable () -> String?
     private let perMessage: Int
-    private let templates = Mutex<[String: SpanAttributes]>([:])
+    private let templates = Mutex<[String: Template]>([:])
 
     /// - Parameters:
-    ///   - operation: `messaging.operation.name` and `.type` (`send`, `process`).
-    ///   - legacyOperation: `messaging.operation` in the older names, when they are emitted.
+    ///   - operationName: `messaging.operation.name` (`send`, `process`, `commit`).
+    ///   - operationType: `messaging.operation.type` (`send`, `process`, `settle`).
+    ///   - legacyOperation: `messaging.operation` in the pre-1.27 names, when they are emitted.
+    ///   - clusterID: the client's cluster id, once known (read without waiting).
     ///   - perMessage: how many attributes a span may add to the template (room is reserved).
-    init(operation: String, legacyOperation: String?, client: ClientAttributes, perMessage: Int) {
-        self.operation = operation
+    init(
+        operationName: String,
+        operationType: String? = nil,
+        legacyOperation: String?,
+        client: ClientAttributes,
+        clusterID: @escaping @Sendable () -> String?,
+        perMessage: Int
+    ) {
+        self.operationName = operationName
+        self.operationType = operationType ?? operationName
         self.legacyOperation = legacyOperation
         self.client = client
+        self.clusterID = clusterID
         self.perMessage = perMessage
     }
 
-    private func build(_ topic: String?) -> SpanAttributes {
+    private func build(_ topic: String?, clusterID: String?) -> SpanAttributes {
         var attributes = SpanAttributes()
         attributes.set(MessagingAttribute.system, value: .string("kafka"))
-        attributes.set(MessagingAttribute.operationName, value: .string(self.operation))
-        attributes.set(MessagingAttribute.operationType, value: .string(self.operation))
+        attributes.set(MessagingAttribute.operationName, value: .string(self.operationName))
+        attributes.set(MessagingAttribute.operationType, value: .string(self.operationType))
         if let topic { attributes.set(MessagingAttribute.destinationName, value: .string(topic)) }
-        self.client.apply(to: &attributes)
+        if let clusterID { attributes.set(MessagingAttribute.clusterID, value: .string(clusterID)) }
+        self.client.apply(to: &attributes, previousNames: self.legacyOperation != nil)
         if let legacyOperation {
             if let topic { attributes.set(MessagingAttribute.legacyDestination, value: .string(topic)) }
             attributes.set(MessagingAttribute.legacyOperation, value: .string(legacyOperation))
@@ -103,12 +134,16 @@ final class AttributeTemplates: Sendable {
     func attributes(for topic: String?) -> SpanAttributes {
         // (Kafka topic names are never empty, so "" keys the template without a destination.)
         let key = topic ?? ""
-        if let template = self.templates.withLock({ $0[key] }) { return template }
-        let template = self.build(topic)
+        let cached = self.templates.withLock { $0[key] }
+        if let cached, !cached.lacksClusterID { return cached.attributes }
+        // No template yet, or one made before the cluster id was known (one atomic load).
+        let clusterID = self.clusterID()
+        if let cached, clusterID == nil { return cached.attributes }
+        let template = Template(attributes: self.build(topic, clusterID: clusterID), lacksClusterID: clusterID == nil)
         self.templates.withLock { templates in
-            if templates.count < Self.maxTopics { templates[key] = template }
+            if templates.count < Self.maxTopics || templates[key] != nil { templates[key] = template }
         }
-        return template
+        return template.attributes
     }
 }
 

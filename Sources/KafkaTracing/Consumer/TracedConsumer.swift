@@ -60,6 +60,7 @@ public final class TracedConsumer: Sendable {
     public let failurePolicy: FailurePolicy
     let client: ClientAttributes
     let templates: AttributeTemplates
+    let settle: SettleSpanRecorder?
     let logger: Logger
 
     /// Creates a consumer and joins its group. Offsets are stored by the traced handler
@@ -82,14 +83,34 @@ public final class TracedConsumer: Sendable {
             consumerGroup: configuration.groupID
         )
         self.client = client
+        let consumer = self.consumer
         self.templates = AttributeTemplates(
-            operation: "process",
-            legacyOperation: options.emitsLegacyAttributes ? "process" : nil,
+            operationName: "process",
+            legacyOperation: options.emitsPreviousNames ? "process" : nil,
             client: client,
+            clusterID: { [consumer] in consumer.clusterID },
             // partition, offset, key; the opt-in ones when asked for
-            perMessage: 3 + (options.emitsLegacyAttributes ? 2 : 0) + (options.recordsBodySize ? 1 : 0)
+            perMessage: 3 + (options.emitsPreviousNames ? 3 : 0) + (options.recordsBodySize ? 1 : 0)
                 + options.capturedHeaders.count
         )
+        if options.settleSpans.isEnabled {
+            let recorder = SettleSpanRecorder(
+                settleSpans: options.settleSpans,
+                templates: AttributeTemplates(
+                    operationName: "commit",
+                    operationType: "settle",
+                    legacyOperation: options.emitsPreviousNames ? "settle" : nil,
+                    client: client,
+                    clusterID: { [consumer] in consumer.clusterID },
+                    perMessage: 4
+                )
+            )
+            self.settle = recorder
+            // (The recorder holds no reference to the consumer: no cycle through its observer.)
+            self.consumer.onCommit { report in recorder.committed(report) }
+        } else {
+            self.settle = nil
+        }
     }
 
     /// Runs `handler` for each message until the consumer closes (``close()``, or a graceful
@@ -225,6 +246,9 @@ public final class TracedConsumer: Sendable {
         // without a context, starts a new one. Either way the producers' contexts are linked.
         let continues = messages.count == 1 && !producerContexts[0].isEmpty && !self.options.consumerParenting.isLinkOnly
         let parent = continues ? producerContexts[0] : InstrumentationContext.topLevel
+        // A handler run inside a span of the application's (the ambient context) is parented on
+        // the creation context instead: link the ambient span, as messaging-spans.md asks.
+        let ambient = continues ? InstrumentationContext.current.flatMap { $0.isEmpty ? nil : $0 } : nil
 
         var attempt = 0
         while true {
@@ -233,14 +257,19 @@ public final class TracedConsumer: Sendable {
                 for context in producerContexts where !context.isEmpty {
                     span.addLink(SpanLink(context: context, attributes: [:]))
                 }
+                if let ambient { span.addLink(SpanLink(context: ambient, attributes: [:])) }
                 var attributes = self.attributes(topic: topic, messages: messages)
-                if attempt > 0 { attributes.set("messaging.kafka.retry.attempt", value: .int64(Int64(attempt))) }
+                if attempt > 0 { attributes.set(MessagingAttribute.retryAttempt, value: .int64(Int64(attempt))) }
                 span.addStartAttributes(attributes)
             }
             do {
-                try await InstrumentationContext.withValue(span.context) { try await handler(messages) }
+                let spanContext = span.context
+                try await InstrumentationContext.withValue(spanContext) { try await handler(messages) }
                 span.end()
-                for message in messages { try? self.consumer.storeOffset(message) }
+                for message in messages {
+                    try? self.consumer.storeOffset(message)
+                    self.settle?.processed(message, context: spanContext, tracer: tracer)
+                }
                 return
             } catch {
                 if span.isRecording {
@@ -269,6 +298,7 @@ public final class TracedConsumer: Sendable {
                     for message in messages {
                         try await self.deadLetter(message, error: error, failedContext: failedContext, to: deadLetterTopic, producer: producer, tracer: tracer)
                         try? self.consumer.storeOffset(message)
+                        self.settle?.processed(message, context: failedContext, tracer: tracer)
                     }
                     return
                 }
@@ -323,8 +353,9 @@ public final class TracedConsumer: Sendable {
             attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.value?.count ?? 0)))
         }
         self.options.captureHeaders(message.headers, into: &attributes)
-        if self.options.emitsLegacyAttributes {
+        if self.options.emitsPreviousNames {
             attributes.set(MessagingAttribute.legacyPartition, value: .int64(Int64(message.partition)))
+            attributes.set(MessagingAttribute.legacyDestinationPartition, value: .int64(Int64(message.partition)))
             attributes.set(MessagingAttribute.legacyOffset, value: .int64(message.offset))
         }
         return attributes

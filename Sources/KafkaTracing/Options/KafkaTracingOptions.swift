@@ -25,9 +25,19 @@ public struct KafkaTracingOptions: Sendable {
     public var capturedHeaders: [String]
     /// Records `messaging.message.body.size` (opt-in in the semantic conventions).
     public var recordsBodySize: Bool
-    /// Also emits the older attribute names (`messaging.destination`, `messaging.kafka.partition`,
-    /// `messaging.kafka.message.offset`, `messaging.operation`) for dashboards built on them.
-    public var emitsLegacyAttributes: Bool
+    /// Which attribute names spans carry: the current ones only (``SemconvStabilityOptIn/messaging``)
+    /// or the pre-1.27 ones too (``SemconvStabilityOptIn/messagingDup``). By default,
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` decides (read when the options are made).
+    public var semconvStabilityOptIn: SemconvStabilityOptIn
+    /// Also emits the pre-1.27 attribute names.
+    @available(*, deprecated, message: "use semconvStabilityOptIn = .messagingDup (OTEL_SEMCONV_STABILITY_OPT_IN=messaging/dup)")
+    public var emitsLegacyAttributes: Bool {
+        get { self.emitsPreviousNames }
+        set { self.semconvStabilityOptIn = newValue ? .messagingDup : .messaging }
+    }
+    @usableFromInline var emitsPreviousNames: Bool { self.semconvStabilityOptIn.emitsPreviousNames }
+    /// Settle spans around offset commits (consumers). Off by default.
+    public var settleSpans: SettleSpans
 
     /// The trace headers a traced send owns: all of them are removed from a message before the
     /// current context is injected (see ``TraceHeaderNames``). The W3C three are always included;
@@ -39,20 +49,44 @@ public struct KafkaTracingOptions: Sendable {
     }
     private var ownedTraceHeaders: TraceHeaderNames = .w3c
 
+    /// - Parameter semconvStabilityOptIn: `nil` reads `OTEL_SEMCONV_STABILITY_OPT_IN`.
     public init(
         consumerParenting: ConsumerParenting = .childAndLink,
         topicsWithoutPropagation: Set<String> = [],
         capturedHeaders: [String] = [],
         recordsBodySize: Bool = false,
-        emitsLegacyAttributes: Bool = false,
-        traceHeaders: TraceHeaderNames = .w3c
+        semconvStabilityOptIn: SemconvStabilityOptIn? = nil,
+        traceHeaders: TraceHeaderNames = .w3c,
+        settleSpans: SettleSpans = .none
     ) {
         self.consumerParenting = consumerParenting
         self.topicsWithoutPropagation = topicsWithoutPropagation
         self.ownedTraceHeaders = traceHeaders.union(.w3c)
         self.capturedHeaders = capturedHeaders
         self.recordsBodySize = recordsBodySize
-        self.emitsLegacyAttributes = emitsLegacyAttributes
+        self.semconvStabilityOptIn = semconvStabilityOptIn ?? .fromEnvironment()
+        self.settleSpans = settleSpans
+    }
+
+    @available(*, deprecated, message: "use semconvStabilityOptIn: .messagingDup (OTEL_SEMCONV_STABILITY_OPT_IN=messaging/dup)")
+    public init(
+        consumerParenting: ConsumerParenting = .childAndLink,
+        topicsWithoutPropagation: Set<String> = [],
+        capturedHeaders: [String] = [],
+        recordsBodySize: Bool = false,
+        emitsLegacyAttributes: Bool,
+        traceHeaders: TraceHeaderNames = .w3c,
+        settleSpans: SettleSpans = .none
+    ) {
+        self.init(
+            consumerParenting: consumerParenting,
+            topicsWithoutPropagation: topicsWithoutPropagation,
+            capturedHeaders: capturedHeaders,
+            recordsBodySize: recordsBodySize,
+            semconvStabilityOptIn: emitsLegacyAttributes ? .messagingDup : .messaging,
+            traceHeaders: traceHeaders,
+            settleSpans: settleSpans
+        )
     }
 
     /// Whether trace context travels in the headers of `topic`'s messages (no hashing when no

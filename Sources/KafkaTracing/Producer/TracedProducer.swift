@@ -40,11 +40,13 @@ public final class TracedProducer: Service, Sendable {
             clientID: producer.configuration.clientID
         )
         self.templates = AttributeTemplates(
-            operation: "send",
-            legacyOperation: options.emitsLegacyAttributes ? "publish" : nil,
+            operationName: "send",
+            legacyOperation: options.emitsPreviousNames ? "publish" : nil,
             client: client,
+            clusterID: { [producer] in producer.clusterID },
             // partition, offset, key; the opt-in ones when asked for
-            perMessage: 3 + (options.recordsBodySize ? 1 : 0) + options.capturedHeaders.count
+            perMessage: 3 + (options.emitsPreviousNames ? 3 : 0) + (options.recordsBodySize ? 1 : 0)
+                + options.capturedHeaders.count
         )
     }
 
@@ -80,8 +82,9 @@ public final class TracedProducer: Service, Sendable {
         let span = self.startSpan(for: &message, tracer: tracer)
         do {
             if span.isRecording || onDelivery != nil {
+                let previousNames = self.options.emitsPreviousNames
                 try await self.producer.send(message) { result in
-                    Self.finish(span, result)
+                    Self.finish(span, result, previousNames: previousNames)
                     onDelivery?(result)
                 }
             } else {
@@ -107,7 +110,7 @@ public final class TracedProducer: Service, Sendable {
         let span = self.startSpan(for: &message, tracer: tracer)
         do {
             let report = try await self.producer.sendAndWait(message)
-            Self.finish(span, .success(report))
+            Self.finish(span, .success(report), previousNames: self.options.emitsPreviousNames)
             return report
         } catch {
             Self.fail(span, error)
@@ -189,13 +192,13 @@ public final class TracedProducer: Service, Sendable {
     }
 
     @usableFromInline
-    static func finish(_ span: any Span, _ result: KafkaProducer.DeliveryResult) {
+    static func finish(_ span: any Span, _ result: KafkaProducer.DeliveryResult, previousNames: Bool) {
         switch result {
         case .success(let report):
             if span.isRecording {
                 // One access in place (a tracer whose span edits its attributes in place, as the
                 // built-in one does, copies nothing); `updateAttributes` copies the whole set.
-                Self.addDelivery(report, to: &span.attributes)
+                Self.addDelivery(report, to: &span.attributes, previousNames: previousNames)
             }
             span.end()
         case .failure(let error):
@@ -204,9 +207,14 @@ public final class TracedProducer: Service, Sendable {
     }
 
     @usableFromInline
-    static func addDelivery(_ report: KafkaDeliveryReport, to attributes: inout SpanAttributes) {
+    static func addDelivery(_ report: KafkaDeliveryReport, to attributes: inout SpanAttributes, previousNames: Bool) {
         attributes.set(MessagingAttribute.partitionID, value: .string(String(report.partition)))
         if let offset = report.offset { attributes.set(MessagingAttribute.offset, value: .int64(offset)) }
+        if previousNames {
+            attributes.set(MessagingAttribute.legacyPartition, value: .int64(Int64(report.partition)))
+            attributes.set(MessagingAttribute.legacyDestinationPartition, value: .int64(Int64(report.partition)))
+            if let offset = report.offset { attributes.set(MessagingAttribute.legacyOffset, value: .int64(offset)) }
+        }
     }
 
     @usableFromInline
