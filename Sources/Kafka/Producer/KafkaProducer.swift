@@ -154,6 +154,16 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     /// Outcomes so far.
+    /// Calls `observer` for every delivery report, on whichever thread serves it (the poll thread,
+    /// or a sending task that serves reports as it sends), before the message's own callback: for
+    /// instrumentation that counts every message without a closure per send. Only one observer can
+    /// be set; a second is ignored.
+    /// - Returns: whether `observer` was set.
+    @discardableResult
+    public func onDeliveryReport(_ observer: @escaping @Sendable (KafkaDeliveryObservation) -> Void) -> Bool {
+        self.core.onDeliveryReport(observer)
+    }
+
     /// The Kafka cluster's id (`rd_kafka_clusterid`), once the client has received metadata from
     /// it; `nil` before, and for brokers that report none. Read without a lock or a wait.
     public var clusterID: String? { self.core.client.clusterID }

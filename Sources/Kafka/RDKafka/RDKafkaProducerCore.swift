@@ -56,6 +56,21 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     /// Sends since the sender last served reports.
     private let sendsSinceServing = Atomic<Int>(0)
     private let failureLog = Mutex(RateLimitedLog(interval: .seconds(5)))
+    /// Told of every delivery report; set once, read with one atomic load per report.
+    private let deliveryObserver = AtomicLazyReference<DeliveryObserverBox>()
+
+    final class DeliveryObserverBox: Sendable {
+        let observe: @Sendable (KafkaDeliveryObservation) -> Void
+        init(_ observe: @escaping @Sendable (KafkaDeliveryObservation) -> Void) { self.observe = observe }
+    }
+
+    /// Sets the observer of every delivery report (the first one set stays).
+    /// - Returns: whether this observer was set.
+    @discardableResult
+    func onDeliveryReport(_ observer: @escaping @Sendable (KafkaDeliveryObservation) -> Void) -> Bool {
+        let box = DeliveryObserverBox(observer)
+        return self.deliveryObserver.storeIfNil(box) === box
+    }
     let deliveredCount = Atomic<Int>(0)
     let failedCount = Atomic<Int>(0)
     private let state = Mutex(State())
@@ -322,6 +337,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         } else {
             self.deliveredCount.add(1, ordering: .relaxed)
         }
+        self.deliveryObserver.load()?.observe(KafkaDeliveryObservation(message))
         guard let opaque = m._private else {
             if failed, self.failureLog.withLock({ $0.shouldLog() }) {
                 let error = KafkaError.rdKafka(m.err, context: "delivery failed")
