@@ -13,12 +13,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.65.0"),
         .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // What several benchmarks share.
         .target(
             name: "BenchmarkSupport",
-            dependencies: [.product(name: "TracingSDK", package: "swift-kafka-tracing")],
+            dependencies: [
+                .product(name: "TracingSDK", package: "swift-kafka-tracing"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             path: "Support/BenchmarkSupport"
         ),
         .executableTarget(
@@ -53,6 +57,7 @@ let package = Package(
                 .product(name: "KafkaTracing", package: "swift-kafka-tracing"),
                 .product(name: "TracingSDK", package: "swift-kafka-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/KafkaBenchmarks",

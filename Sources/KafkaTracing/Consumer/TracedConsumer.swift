@@ -61,6 +61,8 @@ public final class TracedConsumer: Sendable {
     let client: ClientAttributes
     let templates: AttributeTemplates
     let settle: SettleSpanRecorder?
+    /// `nil` when no metrics backend was in force when this consumer was made.
+    let metrics: MessagingMetrics?
     let logger: Logger
 
     /// Creates a consumer and joins its group. Offsets are stored by the traced handler
@@ -93,6 +95,7 @@ public final class TracedConsumer: Sendable {
             perMessage: 3 + (options.emitsPreviousNames ? 3 : 0) + (options.recordsBodySize ? 1 : 0)
                 + options.capturedHeaders.count
         )
+        self.metrics = MessagingMetrics(operation: "process", client: client)
         if options.settleSpans.isEnabled {
             let recorder = SettleSpanRecorder(
                 settleSpans: options.settleSpans,
@@ -250,8 +253,26 @@ public final class TracedConsumer: Sendable {
         // the creation context instead: link the ambient span, as messaging-spans.md asks.
         let ambient = continues ? InstrumentationContext.current.flatMap { $0.isEmpty ? nil : $0 } : nil
 
+        // Metrics (with or without a tracer): each message counted once, and how long it waited.
+        let metrics = self.metrics
+        var instruments: [MessagingMetrics.Instruments] = []
+        if let metrics {
+            let now = wallClockMilliseconds()
+            instruments.reserveCapacity(messages.count)
+            for message in messages {
+                let perMessage = metrics.instruments(topic: message.topic, partition: message.partition, errorType: nil)
+                perMessage.count.increment()
+                if let timestamp = message.timestamp {
+                    perMessage.queueTime?.recordNanoseconds(max(now - timestamp.milliseconds, 0) * 1_000_000)
+                }
+                instruments.append(perMessage)
+            }
+        }
+        let partition = messages.count == 1 ? messages[0].partition : nil
+
         var attempt = 0
         while true {
+            let started = metrics == nil ? 0 : monotonicNanoseconds()
             let span = tracer.startAnySpan(spanName, context: parent, ofKind: .consumer)
             if span.isRecording {
                 for context in producerContexts where !context.isEmpty {
@@ -266,6 +287,7 @@ public final class TracedConsumer: Sendable {
                 let spanContext = span.context
                 try await InstrumentationContext.withValue(spanContext) { try await handler(messages) }
                 span.end()
+                metrics?.processed(messages, instruments, topic: topic, partition: partition, started: started, errorType: nil)
                 for message in messages {
                     try? self.consumer.storeOffset(message)
                     self.settle?.processed(message, context: spanContext, tracer: tracer)
@@ -279,6 +301,7 @@ public final class TracedConsumer: Sendable {
                 }
                 let failedContext = span.context
                 span.end()
+                metrics?.processed(messages, instruments, topic: topic, partition: partition, started: started, errorType: errorType(error))
                 if error is CancellationError { throw error }
                 if attempt < self.failurePolicy.retries {
                     attempt += 1

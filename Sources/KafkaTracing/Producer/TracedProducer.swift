@@ -20,6 +20,8 @@ public final class TracedProducer: Service, Sendable {
     public let producer: KafkaProducer
     public let options: KafkaTracingOptions
     let templates: AttributeTemplates
+    /// `nil` when no metrics backend was in force when this producer was made.
+    let metrics: MessagingMetrics?
 
     /// Creates a producer and traces it.
     /// - Throws: ``KafkaError`` as ``KafkaProducer/init(configuration:logger:)``.
@@ -48,6 +50,12 @@ public final class TracedProducer: Service, Sendable {
             perMessage: 3 + (options.emitsPreviousNames ? 3 : 0) + (options.recordsBodySize ? 1 : 0)
                 + options.capturedHeaders.count
         )
+        let metrics = MessagingMetrics(operation: "send", client: client)
+        self.metrics = metrics
+        if let metrics {
+            // Every delivery report is counted where it is served: no closure per send.
+            producer.onDeliveryReport { report in metrics.delivered(report) }
+        }
     }
 
     /// Enqueues a message under a PRODUCER span and returns without waiting for the broker; the
@@ -66,15 +74,21 @@ public final class TracedProducer: Service, Sendable {
     ) async throws {
         // (Inlinable, so that callers specialize it for their key and value types: unspecialized
         // generics cost more than the tracing.)
+        // (Metrics need nothing here: the producer reports every delivery to them.)
         guard let tracer = TracerLookup.current() else {
             // No tracer installed: nothing to record or propagate, and no other trace's context
             // is sent on either.
             var message = message
             self.removeTraceHeaders(from: &message.headers)
-            if let onDelivery {
-                try await self.producer.send(message, onDelivery: onDelivery)
-            } else {
-                try await self.producer.send(message)
+            do {
+                if let onDelivery {
+                    try await self.producer.send(message, onDelivery: onDelivery)
+                } else {
+                    try await self.producer.send(message)
+                }
+            } catch {
+                self.enqueueFailed(message.topic, message.partition, error)
+                throw error
             }
             return
         }
@@ -94,6 +108,7 @@ public final class TracedProducer: Service, Sendable {
             }
         } catch {
             Self.fail(span, error)
+            self.enqueueFailed(message.topic, message.partition, error)
             throw error
         }
     }
@@ -101,21 +116,28 @@ public final class TracedProducer: Service, Sendable {
     /// Sends a message under a PRODUCER span and waits for the broker's answer.
     @inlinable
     nonisolated(nonsending) public func sendAndWait<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws -> KafkaDeliveryReport {
-        guard let tracer = TracerLookup.current() else {
-            var message = message
-            self.removeTraceHeaders(from: &message.headers)
-            return try await self.producer.sendAndWait(message)
-        }
+        let tracer = TracerLookup.current()
         var message = message
-        let span = self.startSpan(for: &message, tracer: tracer)
+        let span = tracer.map { self.startSpan(for: &message, tracer: $0) }
+        if tracer == nil { self.removeTraceHeaders(from: &message.headers) }
+        // Enqueue, then wait for the report: a refusal to enqueue is counted here, a failed
+        // delivery at its report.
+        let (outcome, continuation) = AsyncStream.makeStream(of: KafkaProducer.DeliveryResult.self, bufferingPolicy: .bufferingNewest(1))
         do {
-            let report = try await self.producer.sendAndWait(message)
-            Self.finish(span, .success(report), previousNames: self.options.emitsPreviousNames)
-            return report
+            try await self.producer.send(message) { result in
+                continuation.yield(result)
+                continuation.finish()
+            }
         } catch {
-            Self.fail(span, error)
+            if let span { Self.fail(span, error) }
+            self.enqueueFailed(message.topic, message.partition, error)
             throw error
         }
+        var reports = outcome.makeAsyncIterator()
+        // (The stream always gets the outcome: every enqueued message gets one report.)
+        let result = await reports.next() ?? .failure(KafkaError(code: .state, message: "no delivery report"))
+        if let span { Self.finish(span, result, previousNames: self.options.emitsPreviousNames) }
+        return try result.get()
     }
 
     /// See ``KafkaProducer/flush()``.
@@ -184,6 +206,12 @@ public final class TracedProducer: Service, Sendable {
         self.removeTraceHeaders(from: &headers)
         guard self.options.propagates(on: topic) else { return }
         tracer.inject(span.context, into: &headers, using: KafkaHeadersInjector())
+    }
+
+    /// Counts a send that librdkafka refused (no delivery report will count it).
+    @usableFromInline
+    func enqueueFailed(_ topic: String, _ partition: Int32?, _ error: any Error) {
+        self.metrics?.failedToEnqueue(topic: topic, partition: partition, error)
     }
 
     @usableFromInline

@@ -1,0 +1,138 @@
+import Foundation
+import Kafka
+import KafkaTracing
+import Metrics
+import MetricsTestKit
+import Testing
+import Tracing
+import TracingSDK
+
+/// Dimensions as a dictionary, to find a series whatever their order.
+private func dimensions(_ pairs: [(String, String)]) -> [String: String] {
+    Dictionary(pairs, uniquingKeysWith: { _, last in last })
+}
+
+private func matches(_ pairs: [(String, String)], _ expected: [String: String]) -> Bool {
+    let actual = dimensions(pairs)
+    return expected.allSatisfy { actual[$0.key] == $0.value }
+}
+
+extension KafkaIntegrationTests {
+    @Test("producer metrics with no tracer: N sent → messaging.client.sent.messages N, and N operation durations")
+    func producerMetrics() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let topic = try await cluster.makeTopic("metrics-send", partitions: 1)
+            let metrics = TestMetrics()
+            // Instruments come from the factory in force when the producer is made.
+            let producer = try withMetricsFactory(metrics) { TracedProducer(wrapping: try cluster.makeProducer()) }
+            do {
+                for index in 0..<5 {
+                    if index % 2 == 0 {
+                        try await producer.send(KafkaProducerMessage(topic: topic, value: "m\(index)"))
+                    } else {
+                        _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, value: "m\(index)"))
+                    }
+                }
+                await producer.flush()
+            }
+            await producer.close()
+            let expected = [
+                "messaging.system": "kafka", "messaging.operation.name": "send",
+                "messaging.destination.name": topic, "messaging.destination.partition.id": "0",
+                "server.address": "127.0.0.1",
+            ]
+            let sent = metrics.counters(label: MessagingMetricName.sentMessages).filter { matches($0.dimensions, expected) }
+            #expect(sent.map(\.totalValue).reduce(0, +) == 5)
+            #expect(sent.allSatisfy { dimensions($0.dimensions)["error.type"] == nil })
+            let durations = metrics.timers(label: MessagingMetricName.operationDuration).filter {
+                matches($0.dimensions, expected.merging(["messaging.operation.type": "send"]) { $1 })
+            }
+            let values = durations.flatMap(\.values)
+            #expect(values.count == 5)
+            #expect(values.allSatisfy { $0 > 0 && $0 < 30_000_000_000 })
+        }
+    }
+
+    @Test("a failed delivery and a refused enqueue are counted with error.type; a client made with no metrics backend measures nothing")
+    func producerMetricsFailure() async throws {
+        try await withLeakCheck {
+            var configuration = KafkaProducerConfiguration(bootstrapServers: ["127.0.0.1:1"])
+            configuration.messageTimeout = .milliseconds(300)
+            let metrics = TestMetrics()
+            let producer = try withMetricsFactory(metrics) {
+                TracedProducer(wrapping: try KafkaProducer(configuration: configuration, logger: TestCluster.quietLogger))
+            }
+            // Made outside withMetricsFactory: swift-metrics' no-op factory, so nothing is made.
+            let unmeasured = TracedProducer(wrapping: try KafkaProducer(configuration: configuration, logger: TestCluster.quietLogger))
+            for traced in [producer, unmeasured] {
+                await #expect(throws: KafkaError.self) {
+                    _ = try await traced.sendAndWait(KafkaProducerMessage(topic: "nowhere", value: "x"))
+                }
+                // Refused before librdkafka takes it: larger than message.max.bytes.
+                await #expect(throws: KafkaError.self) {
+                    try await traced.send(KafkaProducerMessage(topic: "nowhere", value: [UInt8](repeating: 0, count: 2_000_000)))
+                }
+            }
+            await producer.close()
+            await unmeasured.close()
+            let sent = metrics.counters(label: MessagingMetricName.sentMessages)
+            let byError = Dictionary(grouping: sent) { dimensions($0.dimensions)["error.type"] ?? "none" }
+                .mapValues { $0.map(\.totalValue).reduce(0, +) }
+            #expect(byError == ["_MSG_TIMED_OUT": 1, "MSG_SIZE_TOO_LARGE": 1], "\(byError)")
+            // Only the delivered-or-failed report has a duration.
+            #expect(metrics.timers(label: MessagingMetricName.operationDuration).flatMap(\.values).count == 1)
+        }
+    }
+
+    @Test("consumer metrics: consumed N, process durations equal to the process spans', queue time ≥ the time messages waited, age per partition")
+    func consumerMetrics() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let topic = try await cluster.makeTopic("metrics-consume", partitions: 2)
+            let producer = try cluster.makeProducer()
+            for index in 0..<6 {
+                _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, partition: Int32(index % 2), value: "m\(index)"))
+            }
+            await producer.close()
+            let waited = Duration.milliseconds(1500)
+            try await Task.sleep(for: waited)
+
+            let metrics = TestMetrics()
+            let capture = TraceCapture()
+            let consumer = try withMetricsFactory(metrics) { try self.tracedConsumer(cluster, topic: topic) }
+            let group = consumer.consumer.configuration.groupID
+            do {
+                try await withTracer(capture.tracer) {
+                    try await self.consume(6, with: consumer) { _ in try await Task.sleep(for: .milliseconds(20)) }
+                }
+            }
+            let expected = [
+                "messaging.system": "kafka", "messaging.operation.name": "process",
+                "messaging.destination.name": topic, "messaging.consumer.group.name": group,
+            ]
+            let consumed = metrics.counters(label: MessagingMetricName.consumedMessages).filter { matches($0.dimensions, expected) }
+            #expect(consumed.map(\.totalValue).reduce(0, +) == 6)
+            #expect(Set(consumed.compactMap { dimensions($0.dimensions)["messaging.destination.partition.id"] }) == ["0", "1"])
+
+            let durations = metrics.timers(label: MessagingMetricName.processDuration).filter { matches($0.dimensions, expected) }
+                .flatMap(\.values).sorted()
+            let spans = await capture.spans().filter { $0.name == "process \(topic)" }
+            let spanDurations = spans.map { Int64($0.endNanosecondsSinceEpoch - $0.startNanosecondsSinceEpoch) }.sorted()
+            #expect(durations.count == 6 && spanDurations.count == 6)
+            for (metric, span) in zip(durations, spanDurations) {
+                #expect(metric >= 20_000_000)
+                #expect(abs(metric - span) < 2_000_000, "process.duration \(metric) ns vs span \(span) ns")
+            }
+
+            let queueTimes = metrics.timers(label: MessagingMetricName.queueTime).filter { matches($0.dimensions, expected) }
+                .flatMap(\.values)
+            #expect(queueTimes.count == 6)
+            #expect(queueTimes.allSatisfy { $0 >= Int64(waited.components.seconds) * 1_000_000_000 + Int64(waited.components.attoseconds / 1_000_000_000) })
+
+            let ages = metrics.recorders(label: MessagingMetricName.consumerLagSeconds).filter { matches($0.dimensions, expected) }
+            #expect(ages.count == 2)
+            #expect(ages.allSatisfy { ($0.lastValue ?? 0) >= 1.5 })
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import Kafka
+import Metrics
+import Synchronization
+
+/// The metric names, in one table: the OpenTelemetry messaging metrics (semantic conventions
+/// v1.44.0, `model/messaging/metrics.yaml`) and ours, which are not OpenTelemetry's.
+public enum MessagingMetricName {
+    /// Counter, `{message}`: each send attempt, with `error.type` when it failed.
+    public static let sentMessages = "messaging.client.sent.messages"
+    /// Counter, `{message}`: each message handed to a handler.
+    public static let consumedMessages = "messaging.client.consumed.messages"
+    /// Histogram (a swift-metrics `Timer`), `s`: a send from enqueue to its delivery report.
+    public static let operationDuration = "messaging.client.operation.duration"
+    /// Histogram (`Timer`), `s`: a handler's run, as long as its process span.
+    public static let processDuration = "messaging.process.duration"
+    /// Ours. Histogram (`Timer`), `s`: from a message's timestamp to the start of its
+    /// processing — how long it waited in Kafka.
+    public static let queueTime = "messaging.kafka.message.queue_time"
+    /// Ours. Gauge, `s`: the age of the last message handled, per partition — the lag in time.
+    public static let consumerLagSeconds = "messaging.kafka.consumer.lag.seconds"
+}
+
+/// The messaging metrics of one traced client, reported through swift-metrics, never through our
+/// SDK, to the factory in force when the client was made (the task-local one from
+/// `withMetricsFactory`, else the bootstrapped one), as swift-metrics' own instruments do. Made
+/// only when that factory is not swift-metrics' no-op one: otherwise nothing is measured at all.
+///
+/// Instruments are made once per attribute set and kept in lock-free tables (at most
+/// ``maxSeries`` per table; beyond that they are made per use, which is slow but loses nothing).
+final class MessagingMetrics: Sendable {
+    static let maxSeries = 2000
+
+    /// A client's instruments for one attribute set.
+    struct Instruments: @unchecked Sendable {  // (swift-metrics' handles are thread-safe classes)
+        let count: Counter
+        let duration: Metrics.Timer
+        let queueTime: Metrics.Timer?
+        let age: Gauge?
+    }
+
+    /// A delivery report's attribute set, without making the topic's name.
+    private struct DeliveryKey: Hashable, Sendable {
+        var topic: UInt
+        var partition: Int32
+        var errorCode: Int32?
+    }
+
+    /// An attribute set by name (consumers, and sends that failed before librdkafka had them).
+    private struct NamedKey: Hashable, Sendable {
+        /// `nil` for an operation on several topics.
+        var topic: String?
+        var partition: Int32?
+        var errorType: String?
+    }
+
+    let factory: any MetricsFactory
+    private let operation: String
+    private let common: [(String, String)]
+    private let deliveries = InstrumentTable<DeliveryKey>(capacity: 4096, maxEntries: MessagingMetrics.maxSeries)
+    private let named = InstrumentTable<NamedKey>(capacity: 4096, maxEntries: MessagingMetrics.maxSeries)
+
+    /// `nil` when no metrics backend is in force.
+    /// - Parameter operation: `send` (a producer) or `process` (a consumer).
+    init?(operation: String, client: ClientAttributes) {
+        let factory = MetricsSystem.factory
+        if factory is NOOPMetricsHandler { return nil }
+        self.factory = factory
+        self.operation = operation
+        var common = [(MessagingAttribute.system, "kafka"), (MessagingAttribute.operationName, operation)]
+        if let group = client.consumerGroup { common.append((MessagingAttribute.consumerGroup, group)) }
+        if let address = client.serverAddress { common.append((MessagingAttribute.serverAddress, address)) }
+        if let port = client.serverPort { common.append((MessagingAttribute.serverPort, String(port))) }
+        self.common = common
+    }
+
+    /// A producer's delivery report: counted, and its latency (librdkafka's, from the send)
+    /// recorded. Runs where reports are served: a hash of three integers and two instrument calls.
+    func delivered(_ report: KafkaDeliveryObservation) {
+        let errorCode = report.errorCode
+        let key = DeliveryKey(topic: report.topicIdentity, partition: report.partition, errorCode: errorCode?.rawValue)
+        let instruments = self.deliveries.instruments(for: key) {
+            self.make(topic: report.topic, partition: report.partition >= 0 ? report.partition : nil, errorType: errorCode?.name)
+        }
+        instruments.count.increment()
+        if let latency = report.latencyMicroseconds { instruments.duration.recordNanoseconds(latency &* 1000) }
+    }
+
+    /// A send that failed before librdkafka took the message (no report will come).
+    func failedToEnqueue(topic: String, partition: Int32?, _ error: any Error) {
+        self.instruments(topic: topic, partition: partition, errorType: KafkaTracing.errorType(error)).count.increment()
+    }
+
+    /// The instruments for one topic, partition and outcome, found without a lock.
+    func instruments(topic: String?, partition: Int32?, errorType: String?) -> Instruments {
+        self.named.instruments(for: NamedKey(topic: topic, partition: partition, errorType: errorType)) {
+            self.make(topic: topic, partition: partition, errorType: errorType)
+        }
+    }
+
+    /// `messaging.process.duration` for one attempt; after a success, the age of each message.
+    /// - Parameters:
+    ///   - instruments: each message's, from the start of processing.
+    ///   - started: ``monotonicNanoseconds()`` when the attempt started.
+    func processed(
+        _ messages: [KafkaConsumerMessage],
+        _ instruments: [Instruments],
+        topic: String?,
+        partition: Int32?,
+        started: UInt64,
+        errorType: String?
+    ) {
+        let elapsed = Int64(monotonicNanoseconds() &- started)
+        // One message that succeeded has the attribute set it was counted with; otherwise look
+        // up the batch's (or the failure's).
+        let duration =
+            messages.count == 1 && errorType == nil
+            ? instruments[0].duration
+            : self.instruments(topic: topic, partition: partition, errorType: errorType).duration
+        duration.recordNanoseconds(elapsed)
+        guard errorType == nil else { return }
+        let now = wallClockMilliseconds()
+        for (message, perMessage) in zip(messages, instruments) {
+            guard let timestamp = message.timestamp else { continue }
+            perMessage.age?.record(Double(max(now - timestamp.milliseconds, 0)) / 1000)
+        }
+    }
+
+    private func make(topic: String?, partition: Int32?, errorType: String?) -> Instruments {
+        let factory = self.factory
+        var dimensions = self.common
+        if let topic { dimensions.append((MessagingAttribute.destinationName, topic)) }
+        if let partition { dimensions.append((MessagingAttribute.partitionID, String(partition))) }
+        if let errorType { dimensions.append((MessagingAttribute.errorType, errorType)) }
+        if self.operation == "send" {
+            return Instruments(
+                count: Counter(label: MessagingMetricName.sentMessages, dimensions: dimensions, factory: factory),
+                duration: Metrics.Timer(
+                    label: MessagingMetricName.operationDuration,
+                    dimensions: dimensions + [(MessagingAttribute.operationType, "send")],
+                    factory: factory
+                ),
+                queueTime: nil,
+                age: nil
+            )
+        }
+        var perPartition = self.common
+        if let topic { perPartition.append((MessagingAttribute.destinationName, topic)) }
+        if let partition { perPartition.append((MessagingAttribute.partitionID, String(partition))) }
+        return Instruments(
+            count: Counter(label: MessagingMetricName.consumedMessages, dimensions: dimensions, factory: factory),
+            duration: Metrics.Timer(label: MessagingMetricName.processDuration, dimensions: dimensions, factory: factory),
+            queueTime: Metrics.Timer(
+                label: MessagingMetricName.queueTime,
+                // Per topic and group, as the operator asks "how long do messages wait".
+                dimensions: self.common + (topic.map { [(MessagingAttribute.destinationName, $0)] } ?? []),
+                factory: factory
+            ),
+            age: Gauge(label: MessagingMetricName.consumerLagSeconds, dimensions: perPartition, factory: factory)
+        )
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: durations only.
+func monotonicNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+/// CLOCK_REALTIME in milliseconds: to compare with Kafka timestamps.
+func wallClockMilliseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+}
+
+/// An insert-only open-addressing hash table whose slots are written once
+/// (`AtomicLazyReference`): a lookup is a few atomic loads, never a lock, so threads sending at
+/// once do not contend. Entries are never removed; when ``maxEntries`` are in, or a probe finds no
+/// room, instruments are made per use instead.
+private final class InstrumentTable<Key: Hashable & Sendable>: @unchecked Sendable {
+    final class Entry: Sendable {
+        let key: Key
+        let instruments: MessagingMetrics.Instruments
+        init(key: Key, instruments: MessagingMetrics.Instruments) {
+            self.key = key
+            self.instruments = instruments
+        }
+    }
+
+    private var maxProbes: Int { 32 }
+    // (Allocated once, initialized in init, deinitialized in deinit: only this class touches it.)
+    private let slots: UnsafeMutablePointer<AtomicLazyReference<Entry>>
+    private let mask: Int
+    private let maxEntries: Int
+    private let entries = Atomic<Int>(0)
+
+    /// - Parameter capacity: a power of two.
+    init(capacity: Int, maxEntries: Int) {
+        precondition(capacity > 0 && capacity & (capacity - 1) == 0)
+        self.slots = .allocate(capacity: capacity)
+        for index in 0..<capacity { (self.slots + index).initialize(to: AtomicLazyReference()) }
+        self.mask = capacity - 1
+        self.maxEntries = maxEntries
+    }
+
+    deinit {
+        self.slots.deinitialize(count: self.mask + 1)
+        self.slots.deallocate()
+    }
+
+    func instruments(for key: Key, make: () -> MessagingMetrics.Instruments) -> MessagingMetrics.Instruments {
+        var index = key.hashValue & self.mask
+        for _ in 0..<self.maxProbes {
+            let slot = self.slots + index
+            if let entry = slot.pointee.load() {
+                if entry.key == key { return entry.instruments }
+            } else {
+                // (Relaxed: the bound is a limit on memory, not a synchronisation point.)
+                guard self.entries.load(ordering: .relaxed) < self.maxEntries else { return make() }
+                let made = Entry(key: key, instruments: make())
+                let winner = slot.pointee.storeIfNil(made)
+                if winner === made { self.entries.add(1, ordering: .relaxed) }
+                if winner.key == key { return winner.instruments }
+            }
+            index = (index + 1) & self.mask
+        }
+        return make()
+    }
+}
