@@ -135,4 +135,32 @@ extension KafkaIntegrationTests {
             #expect(ages.allSatisfy { ($0.lastValue ?? 0) >= 1.5 })
         }
     }
+
+    @Test("a retried handler: the message is consumed once, each attempt has a process duration, the failed one with error.type")
+    func consumerMetricsRetry() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let topic = try await cluster.makeTopic("metrics-retry", partitions: 1)
+            let producer = try cluster.makeProducer()
+            _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, value: "flaky"))
+            await producer.close()
+            let metrics = TestMetrics()
+            let consumer = try withMetricsFactory(metrics) {
+                try self.tracedConsumer(cluster, topic: topic, policy: .stop(retries: 1, backoff: .milliseconds(10)))
+            }
+            let attempts = LockedValues<Int>()
+            try await self.consume(1, with: consumer) { _ in
+                attempts.append(1)
+                if attempts.count == 1 { throw TestFailure(reason: "first attempt") }
+            }
+            let consumed = metrics.counters(label: MessagingMetricName.consumedMessages)
+            #expect(consumed.map(\.totalValue).reduce(0, +) == 1)
+            #expect(consumed.allSatisfy { dimensions($0.dimensions)["error.type"] == nil })
+            let durations = metrics.timers(label: MessagingMetricName.processDuration)
+            let failed = durations.filter { dimensions($0.dimensions)["error.type"] != nil }
+            #expect(failed.flatMap(\.values).count == 1)
+            #expect(failed.first.map { dimensions($0.dimensions)["error.type"] } == String(reflecting: TestFailure.self))
+            #expect(durations.filter { dimensions($0.dimensions)["error.type"] == nil }.flatMap(\.values).count == 1)
+        }
+    }
 }

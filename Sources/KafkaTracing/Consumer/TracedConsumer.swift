@@ -261,7 +261,7 @@ public final class TracedConsumer: Sendable {
             instruments.reserveCapacity(messages.count)
             for message in messages {
                 let perMessage = metrics.instruments(topic: message.topic, partition: message.partition, errorType: nil)
-                perMessage.count.increment()
+                perMessage.count?.increment()
                 if let timestamp = message.timestamp {
                     perMessage.queueTime?.recordNanoseconds(max(now - timestamp.milliseconds, 0) * 1_000_000)
                 }

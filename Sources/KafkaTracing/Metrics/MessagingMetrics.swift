@@ -33,7 +33,9 @@ final class MessagingMetrics: Sendable {
 
     /// A client's instruments for one attribute set.
     struct Instruments: @unchecked Sendable {  // (swift-metrics' handles are thread-safe classes)
-        let count: Counter
+        /// `nil` for a consumer's failed attempt: consumed messages are counted once, without an
+        /// outcome, so no empty `error.type` series is made for them.
+        let count: Counter?
         let duration: Metrics.Timer
         let queueTime: Metrics.Timer?
         let age: Gauge?
@@ -82,13 +84,13 @@ final class MessagingMetrics: Sendable {
         let instruments = self.deliveries.instruments(for: key) {
             self.make(topic: report.topic, partition: report.partition >= 0 ? report.partition : nil, errorType: errorCode?.name)
         }
-        instruments.count.increment()
+        instruments.count?.increment()
         if let latency = report.latencyMicroseconds { instruments.duration.recordNanoseconds(latency &* 1000) }
     }
 
     /// A send that failed before librdkafka took the message (no report will come).
     func failedToEnqueue(topic: String, partition: Int32?, _ error: any Error) {
-        self.instruments(topic: topic, partition: partition, errorType: KafkaTracing.errorType(error)).count.increment()
+        self.instruments(topic: topic, partition: partition, errorType: KafkaTracing.errorType(error)).count?.increment()
     }
 
     /// The instruments for one topic, partition and outcome, found without a lock.
@@ -147,6 +149,15 @@ final class MessagingMetrics: Sendable {
         var perPartition = self.common
         if let topic { perPartition.append((MessagingAttribute.destinationName, topic)) }
         if let partition { perPartition.append((MessagingAttribute.partitionID, String(partition))) }
+        if errorType != nil {
+            // A failed attempt: only its duration, with the error.
+            return Instruments(
+                count: nil,
+                duration: Metrics.Timer(label: MessagingMetricName.processDuration, dimensions: dimensions, factory: factory),
+                queueTime: nil,
+                age: nil
+            )
+        }
         return Instruments(
             count: Counter(label: MessagingMetricName.consumedMessages, dimensions: dimensions, factory: factory),
             duration: Metrics.Timer(label: MessagingMetricName.processDuration, dimensions: dimensions, factory: factory),
