@@ -54,8 +54,13 @@ extension KafkaIntegrationTests {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         try await consumer.runBatches(maxMessages: 3) { batch in
-                            // The first batch waits, so both topics are fetched before the next.
-                            if batches.count == 0 { try await Task.sleep(for: .seconds(1)) }
+                            // The first batch (at most 3 of one topic's 5) waits until both
+                            // partitions are assigned and fetched, so the next batch holds the
+                            // rest of one topic and the start of the other.
+                            if batches.count == 0 {
+                                try await eventually("both topics assigned") { consumer.consumer.assignment.count == 2 }
+                                try await Task.sleep(for: .seconds(2))
+                            }
                             batches.append(batch.map(\.topic))
                         }
                     }

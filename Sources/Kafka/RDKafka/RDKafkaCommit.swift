@@ -38,6 +38,8 @@ enum RDKafkaCommit {
                     failure = KafkaError.rdKafka(entry.error, context: "committing the offset of \(entry.partition)")
                 }
             }
+            // Nothing committed and nothing failed: nothing to report.
+            if committed.isEmpty && failure == nil { return nil }
             return KafkaCommitReport(
                 reason: reason,
                 offsets: committed,
