@@ -64,8 +64,9 @@ enum RDKafkaCommit {
     }
 }
 
-/// Nanoseconds since the Unix epoch (CLOCK_REALTIME), as span timestamps are.
-func wallClockNanoseconds() -> UInt64 {
+/// Nanoseconds since the Unix epoch (CLOCK_REALTIME), as span timestamps are. (Package access:
+/// the instrumentation compares Kafka timestamps with the same clock.)
+package func wallClockNanoseconds() -> UInt64 {
     var time = timespec()
     clock_gettime(CLOCK_REALTIME, &time)
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)

@@ -146,9 +146,6 @@ final class MessagingMetrics: Sendable {
                 age: nil
             )
         }
-        var perPartition = self.common
-        if let topic { perPartition.append((MessagingAttribute.destinationName, topic)) }
-        if let partition { perPartition.append((MessagingAttribute.partitionID, String(partition))) }
         if errorType != nil {
             // A failed attempt: only its duration, with the error.
             return Instruments(
@@ -167,7 +164,8 @@ final class MessagingMetrics: Sendable {
                 dimensions: self.common + (topic.map { [(MessagingAttribute.destinationName, $0)] } ?? []),
                 factory: factory
             ),
-            age: Gauge(label: MessagingMetricName.consumerLagSeconds, dimensions: perPartition, factory: factory)
+            // (No error here: these are the partition's own dimensions.)
+            age: Gauge(label: MessagingMetricName.consumerLagSeconds, dimensions: dimensions, factory: factory)
         )
     }
 }
@@ -179,11 +177,9 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
-/// CLOCK_REALTIME in milliseconds: to compare with Kafka timestamps.
+/// The wall clock in milliseconds, as Kafka timestamps are (the Kafka client's clock).
 func wallClockMilliseconds() -> Int64 {
-    var time = timespec()
-    clock_gettime(CLOCK_REALTIME, &time)
-    return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+    Int64(wallClockNanoseconds() / 1_000_000)
 }
 
 /// An insert-only open-addressing hash table whose slots are written once

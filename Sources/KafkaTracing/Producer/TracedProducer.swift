@@ -120,24 +120,24 @@ public final class TracedProducer: Service, Sendable {
         var message = message
         let span = tracer.map { self.startSpan(for: &message, tracer: $0) }
         if tracer == nil { self.removeTraceHeaders(from: &message.headers) }
-        // Enqueue, then wait for the report: a refusal to enqueue is counted here, a failed
-        // delivery at its report.
-        let (outcome, continuation) = AsyncStream.makeStream(of: KafkaProducer.DeliveryResult.self, bufferingPolicy: .bufferingNewest(1))
+        // Enqueue, then wait for the report (as KafkaProducer.sendAndWait does): a refusal to
+        // enqueue is counted here, a failed delivery at its report.
+        let outcome = DeliveryOutcome()
         do {
-            try await self.producer.send(message) { result in
-                continuation.yield(result)
-                continuation.finish()
-            }
+            try await self.producer.send(message) { outcome.resolve($0) }
         } catch {
             if let span { Self.fail(span, error) }
             self.enqueueFailed(message.topic, message.partition, error)
             throw error
         }
-        var reports = outcome.makeAsyncIterator()
-        // (The stream always gets the outcome: every enqueued message gets one report.)
-        let result = await reports.next() ?? .failure(KafkaError(code: .state, message: "no delivery report"))
-        if let span { Self.finish(span, result, previousNames: self.options.emitsPreviousNames) }
-        return try result.get()
+        do {
+            let report = try await outcome.value
+            if let span { Self.finish(span, .success(report), previousNames: self.options.emitsPreviousNames) }
+            return report
+        } catch {
+            if let span { Self.fail(span, error) }
+            throw error
+        }
     }
 
     /// See ``KafkaProducer/flush()``.
