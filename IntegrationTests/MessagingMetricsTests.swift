@@ -164,3 +164,90 @@ extension KafkaIntegrationTests {
         }
     }
 }
+
+extension KafkaIntegrationTests {
+    @Test("consumer lag from librdkafka's statistics: rises while the handler is paused, falls to 0 once it catches up")
+    func consumerLagGauge() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let topic = try await cluster.makeTopic("metrics-lag", partitions: 1)
+            let producer = try cluster.makeProducer()
+            _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, value: "first"))
+
+            let metrics = TestMetrics()
+            var options = KafkaTracingOptions()
+            options.clientStatisticsInterval = .milliseconds(100)
+            let consumer = try withMetricsFactory(metrics) { try self.tracedConsumer(cluster, topic: topic, options: options) }
+            let group = consumer.consumer.configuration.groupID
+            let paused = LockedState(false)
+            let handled = LockedValues<Int64>()
+            func lag() -> Double? {
+                metrics.recorders(label: MessagingMetricName.consumerLag).first {
+                    matches($0.dimensions, [
+                        "messaging.system": "kafka", "messaging.consumer.group.name": group,
+                        "messaging.destination.name": topic, "messaging.destination.partition.id": "0",
+                    ])
+                }?.lastValue
+            }
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask {
+                    try await consumer.run { message in
+                        while paused.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+                        handled.append(message.offset)
+                    }
+                }
+                try await eventually("the first message is handled and the lag is 0") { handled.count == 1 && lag() == 0 }
+                paused.withLock { $0 = true }
+                for index in 0..<20 { try await producer.send(KafkaProducerMessage(topic: topic, value: "m\(index)")) }
+                #expect(await producer.flush(timeout: .seconds(20)))
+                // The handler holds message 1 (offset not stored): 20 behind the high watermark.
+                try await eventually("the lag reaches 20 while paused") { lag() == 20 }
+                #expect(handled.count <= 2)
+                paused.withLock { $0 = false }
+                try await eventually("the lag falls to 0 once caught up") { handled.count == 21 && lag() == 0 }
+                await consumer.close()
+                try await tasks.waitForAll()
+            }
+            await producer.close()
+            let fetchQueue = metrics.recorders(label: MessagingMetricName.fetchQueueMessages).filter {
+                matches($0.dimensions, ["messaging.destination.name": topic, "messaging.consumer.group.name": group])
+            }
+            #expect(fetchQueue.count == 1)
+            // Round-trip times of the embedded broker, per broker id.
+            let rtt = metrics.recorders(label: MessagingMetricName.brokerRoundTripAverage).filter {
+                matches($0.dimensions, ["messaging.consumer.group.name": group, "server.address": "127.0.0.1"])
+            }
+            #expect(!rtt.isEmpty)
+            #expect(rtt.allSatisfy { ($0.lastValue ?? -1) >= 0 && ($0.lastValue ?? 99) < 5 && dimensions($0.dimensions)["messaging.kafka.broker.id"] != nil })
+        }
+    }
+
+    @Test("producer gauges from statistics: messages and bytes queued rise while the broker is down and fall to 0 after delivery", .enabled(if: TestCluster.usesEmbeddedBroker, "fault injection needs the embedded broker"))
+    func producerQueueGauges() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let broker = try #require(cluster.embedded)
+            let topic = try await cluster.makeTopic("metrics-queue", partitions: 1)
+            let metrics = TestMetrics()
+            var options = KafkaTracingOptions()
+            options.clientStatisticsInterval = .milliseconds(100)
+            let producer = try withMetricsFactory(metrics) {
+                try TracedProducer(configuration: cluster.producerConfiguration(), options: options, logger: TestCluster.quietLogger)
+            }
+            _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, value: "warm-up"))
+            func gauge(_ label: String) -> Double? {
+                metrics.recorders(label: label).first { matches($0.dimensions, ["messaging.system": "kafka"]) }?.lastValue
+            }
+            try broker.setBrokerDown(1)
+            for index in 0..<10 { try await producer.send(KafkaProducerMessage(topic: topic, value: "queued-\(index)")) }
+            try await eventually("10 messages queued") { gauge(MessagingMetricName.producerQueueMessages) == 10 }
+            #expect((gauge(MessagingMetricName.producerQueueBytes) ?? 0) >= 10 * 8)
+            try broker.setBrokerUp(1)
+            await producer.flush()
+            try await eventually("nothing queued after delivery") {
+                gauge(MessagingMetricName.producerQueueMessages) == 0 && gauge(MessagingMetricName.producerQueueBytes) == 0
+            }
+            await producer.close()
+        }
+    }
+}

@@ -41,6 +41,9 @@ public struct KafkaConsumerConfiguration: KafkaClientConfiguration {
     public var offsetStorage: OffsetStorage
     /// How many fetched messages may wait for the application before fetching pauses.
     public var maxBufferedMessages: Int
+    /// `statistics.interval.ms`: how often librdkafka reports its statistics (see
+    /// ``KafkaStatistics``); `nil` keeps librdkafka's default, which reports none.
+    public var statisticsInterval: Duration?
     /// TLS and SASL.
     public var security: KafkaSecurity
     /// Any other librdkafka property, applied after (and so overriding) the typed settings.
@@ -57,6 +60,7 @@ public struct KafkaConsumerConfiguration: KafkaClientConfiguration {
         commitInterval: Duration? = nil,
         offsetStorage: OffsetStorage = .automatic,
         maxBufferedMessages: Int = 10_000,
+        statisticsInterval: Duration? = nil,
         security: KafkaSecurity = KafkaSecurity(),
         properties: [String: String] = [:]
     ) {
@@ -70,11 +74,13 @@ public struct KafkaConsumerConfiguration: KafkaClientConfiguration {
         self.commitInterval = commitInterval
         self.offsetStorage = offsetStorage
         self.maxBufferedMessages = maxBufferedMessages
+        self.statisticsInterval = statisticsInterval
         self.security = security
         self.properties = properties
     }
 
     func addSpecificProperties(to properties: inout KafkaClientProperties) {
+        properties.set("statistics.interval.ms", self.statisticsInterval.map { String($0.milliseconds) })
         properties.set("group.id", self.groupID)
         properties.set("auto.offset.reset", self.autoOffsetReset?.value)
         properties.set("session.timeout.ms", self.sessionTimeout.map { String($0.milliseconds) })

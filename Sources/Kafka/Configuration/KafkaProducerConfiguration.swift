@@ -23,6 +23,9 @@ public struct KafkaProducerConfiguration: KafkaClientConfiguration {
     /// `queue.buffering.max.messages`: how many messages may wait locally before ``KafkaProducer``
     /// applies backpressure.
     public var maxQueuedMessages: Int?
+    /// `statistics.interval.ms`: how often librdkafka reports its statistics (see
+    /// ``KafkaStatistics``); `nil` keeps librdkafka's default, which reports none.
+    public var statisticsInterval: Duration?
     /// TLS and SASL.
     public var security: KafkaSecurity
     /// Any other librdkafka property, applied after (and so overriding) the typed settings.
@@ -38,6 +41,7 @@ public struct KafkaProducerConfiguration: KafkaClientConfiguration {
         enableIdempotence: Bool? = nil,
         messageTimeout: Duration? = nil,
         maxQueuedMessages: Int? = nil,
+        statisticsInterval: Duration? = nil,
         security: KafkaSecurity = KafkaSecurity(),
         properties: [String: String] = [:]
     ) {
@@ -50,11 +54,13 @@ public struct KafkaProducerConfiguration: KafkaClientConfiguration {
         self.enableIdempotence = enableIdempotence
         self.messageTimeout = messageTimeout
         self.maxQueuedMessages = maxQueuedMessages
+        self.statisticsInterval = statisticsInterval
         self.security = security
         self.properties = properties
     }
 
     func addSpecificProperties(to properties: inout KafkaClientProperties) {
+        properties.set("statistics.interval.ms", self.statisticsInterval.map { String($0.milliseconds) })
         properties.set("acks", self.acks?.value)
         properties.set("linger.ms", self.linger.map { String($0.milliseconds) })
         properties.set("batch.size", self.batchSize.map(String.init))

@@ -164,6 +164,15 @@ public final class KafkaProducer: Service, Sendable {
         self.core.onDeliveryReport(observer)
     }
 
+    /// Calls `observer` with each librdkafka statistics report, every ``KafkaProducerConfiguration/statisticsInterval``
+    /// (none unless it is set), on a queue of this client's own, never on a Kafka thread and
+    /// never in a send. Only one observer can be set; a second is ignored.
+    /// - Returns: whether `observer` was set.
+    @discardableResult
+    public func onStatistics(_ observer: @escaping @Sendable (KafkaStatistics) -> Void) -> Bool {
+        self.core.client.statistics.observe(observer)
+    }
+
     /// The Kafka cluster's id (`rd_kafka_clusterid`), once the client has received metadata from
     /// it; `nil` before, and for brokers that report none. Read without a lock or a wait.
     public var clusterID: String? { self.core.client.clusterID }

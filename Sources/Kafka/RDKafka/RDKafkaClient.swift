@@ -22,6 +22,9 @@ final class RDKafkaClient: @unchecked Sendable {
     /// through this context, passed as the handle's opaque. It is retained here and released only
     /// after the handle is destroyed, so it outlives every callback.
     private let context: Unmanaged<RDKafkaCallbackContext>
+
+    /// Where this client's statistics reports go.
+    var statistics: RDKafkaStatisticsDispatch { self.context.takeUnretainedValue().statistics }
     private let destroyed = Atomic<Bool>(false)
 
     /// Creates a handle from a validated configuration.
@@ -101,9 +104,12 @@ final class RDKafkaCallbackContext: @unchecked Sendable {
     /// Set once before the handle exists, read only on the consumer's poll thread.
     var automaticCommit: ((RDKafkaCommit.Outcome) -> Void)?
     var creationError: String?
+    /// Where statistics reports go (to nobody until an observer is set).
+    let statistics: RDKafkaStatisticsDispatch
 
     init(logger: Logger) {
         self.logger = logger
+        self.statistics = RDKafkaStatisticsDispatch(logger: logger)
     }
 }
 

@@ -57,6 +57,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             conf in
             rd_kafka_conf_set_rebalance_cb(conf, rdKafkaRebalanceCallback)
             rd_kafka_conf_set_offset_commit_cb(conf, rdKafkaOffsetCommitCallback)
+            rd_kafka_conf_set_stats_cb(conf, rdKafkaStatisticsCallback)
         }
         self.client = client
         var logger = logger

@@ -82,7 +82,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             properties: configuration.clientProperties,
             context: RDKafkaCallbackContext(logger: logger)
         ) { conf in
-            rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR))
+            rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_STATS))
         }
         self.client = client
         self.queue = rd_kafka_queue_get_main(client.handle)
@@ -279,6 +279,9 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             self.inFlight.subtract(served, ordering: .sequentiallyConsistent)
         case RD_KAFKA_EVENT_ERROR:
             self.serveError(event)
+        case RD_KAFKA_EVENT_STATS:
+            // Copied and handed off: a sender serving reports never parses it.
+            if let json = rd_kafka_event_stats(event) { self.client.statistics.received(json) }
         default:
             break
         }

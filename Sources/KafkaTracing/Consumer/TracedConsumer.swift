@@ -75,6 +75,7 @@ public final class TracedConsumer: Sendable {
     ) throws {
         var configuration = configuration
         configuration.offsetStorage = .manual
+        MessagingMetrics.askForStatistics(&configuration.statisticsInterval, configuration.properties, options)
         self.consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         self.options = options
         self.failurePolicy = failurePolicy
@@ -95,7 +96,9 @@ public final class TracedConsumer: Sendable {
             perMessage: 3 + (options.emitsPreviousNames ? 3 : 0) + (options.recordsBodySize ? 1 : 0)
                 + options.capturedHeaders.count
         )
-        self.metrics = MessagingMetrics(operation: "process", client: client)
+        let metrics = MessagingMetrics(operation: "process", client: client)
+        self.metrics = metrics
+        if let metrics { self.consumer.onStatistics { statistics in metrics.observed(statistics) } }
         if options.settleSpans.isEnabled {
             let recorder = SettleSpanRecorder(
                 settleSpans: options.settleSpans,

@@ -19,6 +19,23 @@ public enum MessagingMetricName {
     public static let queueTime = "messaging.kafka.message.queue_time"
     /// Ours. Gauge, `s`: the age of the last message handled, per partition — the lag in time.
     public static let consumerLagSeconds = "messaging.kafka.consumer.lag.seconds"
+
+    // From librdkafka's statistics (`KafkaTracingOptions.clientStatisticsInterval`): ours.
+
+    /// Gauge, `{message}`, per topic, partition and group: the high watermark − the offset the
+    /// application finished with (librdkafka's `consumer_lag_stored`) — the lag in messages.
+    public static let consumerLag = "messaging.kafka.consumer.lag"
+    /// Gauge, `{message}`, per topic and partition: messages fetched and waiting in librdkafka.
+    public static let fetchQueueMessages = "messaging.kafka.consumer.fetch_queue.messages"
+    /// Gauge, `{message}`: messages a producer holds that are not yet delivered (`msg_cnt`).
+    public static let producerQueueMessages = "messaging.kafka.producer.queue.messages"
+    /// Gauge, `By`: their size (`msg_size`).
+    public static let producerQueueBytes = "messaging.kafka.producer.queue.bytes"
+    /// Gauge, `s`, per broker (`server.address`, `server.port`, `messaging.kafka.broker.id`):
+    /// the average round-trip time of its requests over the last statistics interval.
+    public static let brokerRoundTripAverage = "messaging.kafka.broker.rtt.average"
+    /// Gauge, `s`, per broker: the 99th percentile of the same.
+    public static let brokerRoundTripP99 = "messaging.kafka.broker.rtt.p99"
 }
 
 /// The messaging metrics of one traced client, reported through swift-metrics, never through our
@@ -59,6 +76,8 @@ final class MessagingMetrics: Sendable {
     let factory: any MetricsFactory
     private let operation: String
     private let common: [(String, String)]
+    /// The client's own dimensions for the statistics gauges: system and group.
+    let client: [(String, String)]
     private let deliveries = InstrumentTable<DeliveryKey>(capacity: 4096, maxEntries: MessagingMetrics.maxSeries)
     private let named = InstrumentTable<NamedKey>(capacity: 4096, maxEntries: MessagingMetrics.maxSeries)
 
@@ -71,6 +90,7 @@ final class MessagingMetrics: Sendable {
         self.operation = operation
         var common = [(MessagingAttribute.system, "kafka"), (MessagingAttribute.operationName, operation)]
         if let group = client.consumerGroup { common.append((MessagingAttribute.consumerGroup, group)) }
+        self.client = common.filter { $0.0 != MessagingAttribute.operationName }
         if let address = client.serverAddress { common.append((MessagingAttribute.serverAddress, address)) }
         if let port = client.serverPort { common.append((MessagingAttribute.serverPort, String(port))) }
         self.common = common

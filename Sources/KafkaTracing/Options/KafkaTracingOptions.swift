@@ -38,6 +38,12 @@ public struct KafkaTracingOptions: Sendable {
     @usableFromInline var emitsPreviousNames: Bool { self.semconvStabilityOptIn.emitsPreviousNames }
     /// Settle spans around offset commits (consumers). Off by default.
     public var settleSpans: SettleSpans
+    /// How often a traced client made from a configuration asks librdkafka for its statistics,
+    /// which give the consumer-lag and client gauges (``MessagingMetricName/consumerLag``, …),
+    /// when a metrics backend is in force and the configuration sets no `statisticsInterval` of its
+    /// own. `nil`: none are asked for. A client wrapped with `init(wrapping:)` reports them only
+    /// if its own configuration asks for statistics.
+    public var clientStatisticsInterval: Duration? = .seconds(5)
 
     /// The trace headers a traced send owns: all of them are removed from a message before the
     /// current context is injected (see ``TraceHeaderNames``). The W3C three are always included;

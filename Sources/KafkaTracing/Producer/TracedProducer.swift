@@ -30,6 +30,8 @@ public final class TracedProducer: Service, Sendable {
         options: KafkaTracingOptions = KafkaTracingOptions(),
         logger: Logger = Logger(label: "kafka.producer")
     ) throws {
+        var configuration = configuration
+        MessagingMetrics.askForStatistics(&configuration.statisticsInterval, configuration.properties, options)
         self.init(wrapping: try KafkaProducer(configuration: configuration, logger: logger), options: options)
     }
 
@@ -55,6 +57,7 @@ public final class TracedProducer: Service, Sendable {
         if let metrics {
             // Every delivery report is counted where it is served: no closure per send.
             producer.onDeliveryReport { report in metrics.delivered(report) }
+            producer.onStatistics { statistics in metrics.observed(statistics) }
         }
     }
 
