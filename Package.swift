@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "TracingSDK", targets: ["TracingSDK"]),
+        .library(name: "MetricsSDK", targets: ["MetricsSDK"]),
         .library(name: "OTLPExporter", targets: ["OTLPExporter"]),
         .library(name: "KafkaTracing", targets: ["KafkaTracing"]),
         .executable(name: "kafka-tracing-demo", targets: ["kafka-tracing-demo"]),
@@ -52,6 +53,17 @@ let package = Package(
             name: "TracingSDK",
             dependencies: [
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The built-in metrics pipeline: a swift-metrics backend with OpenTelemetry aggregation and
+        // a periodic reader, sharing the tracer's resource and environment variables.
+        .target(
+            name: "MetricsSDK",
+            dependencies: [
+                "TracingSDK",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -140,6 +152,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["FuzzCorpus"]
+        ),
+        .testTarget(
+            name: "MetricsSDKTests",
+            dependencies: [
+                "MetricsSDK",
+                "TracingSDK",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "KafkaTests",

@@ -31,5 +31,7 @@ protoc \
     opentelemetry/proto/common/v1/common.proto \
     opentelemetry/proto/resource/v1/resource.proto \
     opentelemetry/proto/trace/v1/trace.proto \
-    opentelemetry/proto/collector/trace/v1/trace_service.proto
+    opentelemetry/proto/collector/trace/v1/trace_service.proto \
+    opentelemetry/proto/metrics/v1/metrics.proto \
+    opentelemetry/proto/collector/metrics/v1/metrics_service.proto
 echo "Generated: $(ls "$out"/*.pb.swift | xargs -n1 basename | tr '\n' ' ')"

@@ -1,7 +1,7 @@
 import Logging
 
 /// The OpenTelemetry environment variables this SDK reads, in one table.
-enum EnvironmentKey: String, CaseIterable {
+package enum EnvironmentKey: String, CaseIterable {
     case sdkDisabled = "OTEL_SDK_DISABLED"
     case serviceName = "OTEL_SERVICE_NAME"
     case resourceAttributes = "OTEL_RESOURCE_ATTRIBUTES"
@@ -21,21 +21,31 @@ enum EnvironmentKey: String, CaseIterable {
     case spanLinkCountLimit = "OTEL_SPAN_LINK_COUNT_LIMIT"
     case eventAttributeCountLimit = "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"
     case linkAttributeCountLimit = "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"
+    // Metrics (the MetricsSDK module).
+    case metricsExporter = "OTEL_METRICS_EXPORTER"
+    case metricExportInterval = "OTEL_METRIC_EXPORT_INTERVAL"
+    case metricExportTimeout = "OTEL_METRIC_EXPORT_TIMEOUT"
+    case metricsTemporalityPreference = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
 }
 
 /// Reads environment variables, warning once per invalid value and falling back to the default.
-struct EnvironmentReader {
-    let values: [String: String]
-    let logger: Logger
+package struct EnvironmentReader {
+    package let values: [String: String]
+    package let logger: Logger
     /// What was wrong, one sentence each, for ``TracerProvider/configurationProblems``.
-    let problems = ProblemList()
+    package let problems = ProblemList()
 
-    func string(_ key: EnvironmentKey) -> String? {
+    package init(values: [String: String], logger: Logger) {
+        self.values = values
+        self.logger = logger
+    }
+
+    package func string(_ key: EnvironmentKey) -> String? {
         guard let value = self.values[key.rawValue]?.trimmingOWS(), !value.isEmpty else { return nil }
         return String(value)
     }
 
-    func bool(_ key: EnvironmentKey) -> Bool? {
+    package func bool(_ key: EnvironmentKey) -> Bool? {
         guard let value = self.string(key) else { return nil }
         switch value.lowercased() {
         case "true": return true
@@ -46,7 +56,7 @@ struct EnvironmentReader {
         }
     }
 
-    func int(_ key: EnvironmentKey, minimum: Int = 0) -> Int? {
+    package func int(_ key: EnvironmentKey, minimum: Int = 0) -> Int? {
         guard let value = self.string(key) else { return nil }
         guard let number = Int(value), number >= minimum else {
             self.invalid(key, value, expected: "a whole number of at least \(minimum)")
@@ -55,11 +65,11 @@ struct EnvironmentReader {
         return number
     }
 
-    func milliseconds(_ key: EnvironmentKey) -> Duration? {
+    package func milliseconds(_ key: EnvironmentKey) -> Duration? {
         self.int(key).map { .milliseconds($0) }
     }
 
-    func double(_ key: EnvironmentKey, in range: ClosedRange<Double>) -> Double? {
+    package func double(_ key: EnvironmentKey, in range: ClosedRange<Double>) -> Double? {
         guard let value = self.string(key) else { return nil }
         guard let number = Double(value), range.contains(number) else {
             self.invalid(key, value, expected: "a number from \(range.lowerBound) to \(range.upperBound)")
@@ -68,7 +78,7 @@ struct EnvironmentReader {
         return number
     }
 
-    func invalid(_ key: EnvironmentKey, _ value: String, expected: String) {
+    package func invalid(_ key: EnvironmentKey, _ value: String, expected: String) {
         self.problems.append("\(key.rawValue)=\(value) is not valid: expected \(expected)")
         self.logger.warning(
             "Ignoring an invalid value of \(key.rawValue); using the default",
@@ -78,7 +88,7 @@ struct EnvironmentReader {
 }
 
 /// The configuration problems met while a provider is built (a class: readers are passed by value).
-final class ProblemList {
-    private(set) var messages: [String] = []
-    func append(_ message: String) { self.messages.append(message) }
+package final class ProblemList {
+    package private(set) var messages: [String] = []
+    package func append(_ message: String) { self.messages.append(message) }
 }
