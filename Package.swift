@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "TracingSDK",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -73,6 +74,7 @@ let package = Package(
             name: "OTLPExporter",
             dependencies: [
                 "TracingSDK",
+                "MetricsSDK",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -130,6 +132,8 @@ let package = Package(
             name: "OTLPExporterTests",
             dependencies: [
                 "OTLPExporter",
+                "MetricsSDK",
+                .product(name: "Metrics", package: "swift-metrics"),
                 "OTLPTestReceiver",
                 "TracingSDK",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -257,37 +257,13 @@ public final class MeterProvider: MetricsFactory, Service, Sendable {
         _ environment: EnvironmentReader,
         logger: Logger
     ) -> ([String], [any MetricExporter]) {
-        let defaultName = configuration.exporterFactories["otlp"] != nil ? "otlp" : "console"
-        let names = (environment.string(.metricsExporter) ?? defaultName).split(separator: ",").map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
-        }
-        var used: [String] = []
-        var exporters: [any MetricExporter] = []
-        for name in names {
-            if name == "none" { return (["none"], []) }
-            if name == "console" && configuration.exporterFactories[name] == nil {
-                used.append(name)
-                exporters.append(ConsoleMetricExporter())
-                continue
-            }
-            guard let factory = configuration.exporterFactories[name] else {
-                environment.invalid(
-                    .metricsExporter,
-                    name,
-                    expected: "console, none"
-                        + configuration.exporterFactories.keys.filter { $0 != "console" }.sorted().map { ", \($0)" }.joined()
-                )
-                continue
-            }
-            do {
-                exporters.append(try factory(logger))
-                used.append(name)
-            } catch {
-                environment.problems.append("The \(name) metrics exporter could not be created: \(error)")
-                logger.warning("Could not create the \(name) metrics exporter", metadata: ["error": "\(error)"])
-            }
-        }
-        return (used, exporters)
+        environment.exporters(
+            .metricsExporter,
+            factories: configuration.exporterFactories,
+            console: { ConsoleMetricExporter() },
+            signal: "metrics",
+            logger: logger
+        )
     }
 }
 

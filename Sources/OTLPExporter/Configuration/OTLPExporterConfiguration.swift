@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MetricsSDK
 import TracingSDK
 
 /// Where and how the OTLP exporter sends spans. Anything left `nil` comes from the environment
@@ -79,10 +80,18 @@ public struct OTLPExporterConfiguration: Sendable {
     /// Resolves code, environment and defaults.
     /// - Throws: ``OTLPExporterError`` for an unsupported protocol or compression, a malformed
     ///   endpoint, header list or timeout.
-    func resolve() throws(OTLPExporterError) -> Resolved {
+    /// What is exported: each signal has its own path and `OTEL_EXPORTER_OTLP_{SIGNAL}_*` variables.
+    enum Signal: String, Sendable {
+        case traces
+        case metrics
+
+        var variablePrefix: String { "OTEL_EXPORTER_OTLP_\(self.rawValue.uppercased())_" }
+    }
+
+    func resolve(signal: Signal = .traces) throws(OTLPExporterError) -> Resolved {
         let environment = self.environment
         func variable(_ suffix: String) -> (name: String, value: String)? {
-            for name in ["OTEL_EXPORTER_OTLP_TRACES_\(suffix)", "OTEL_EXPORTER_OTLP_\(suffix)"] {
+            for name in ["\(signal.variablePrefix)\(suffix)", "OTEL_EXPORTER_OTLP_\(suffix)"] {
                 if let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty {
                     return (name, value)
                 }
@@ -93,20 +102,20 @@ public struct OTLPExporterConfiguration: Sendable {
         var url: String
         if let endpoint = self.endpoint {
             url = endpoint
-        } else if let specific = environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]?.trimmingCharacters(in: .whitespaces),
+        } else if let specific = environment["\(signal.variablePrefix)ENDPOINT"]?.trimmingCharacters(in: .whitespaces),
             !specific.isEmpty
         {
             url = specific
         } else {
             let base = environment["OTEL_EXPORTER_OTLP_ENDPOINT"]?.trimmingCharacters(in: .whitespaces) ?? ""
             url = (base.isEmpty ? "http://localhost:4318" : base)
-            url = (url.hasSuffix("/") ? String(url.dropLast()) : url) + "/v1/traces"
+            url = (url.hasSuffix("/") ? String(url.dropLast()) : url) + "/v1/\(signal.rawValue)"
         }
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
             parsed.host != nil
         else {
             throw OTLPExporterError(
-                "invalid OTLP endpoint \"\(url)\": give an http:// or https:// URL such as http://localhost:4318/v1/traces"
+                "invalid OTLP endpoint \"\(url)\": give an http:// or https:// URL such as http://localhost:4318/v1/\(signal.rawValue)"
             )
         }
 
@@ -200,6 +209,28 @@ extension TracerProvider.Configuration {
         var copy = self
         let otlp = configuration ?? OTLPExporterConfiguration(environment: self.environment)
         copy.exporterFactories["otlp"] = { logger in try OTLPHTTPExporter(configuration: otlp, logger: logger) }
+        return copy
+    }
+}
+
+extension MeterProvider.Configuration {
+    /// Registers the OTLP metrics exporter as `otlp` (the default of `OTEL_METRICS_EXPORTER` once
+    /// registered), configured from `configuration` or from this configuration's environment.
+    public func withOTLP(_ configuration: OTLPExporterConfiguration? = nil) -> Self {
+        var copy = self
+        let otlp = configuration ?? OTLPExporterConfiguration(environment: self.environment)
+        copy.exporterFactories["otlp"] = { logger in try OTLPHTTPMetricExporter(configuration: otlp, logger: logger) }
+        return copy
+    }
+}
+
+extension TelemetryProvider.Configuration {
+    /// Traces and metrics both over OTLP (`OTEL_TRACES_EXPORTER` and `OTEL_METRICS_EXPORTER`
+    /// default to `otlp`).
+    public func withOTLP(_ configuration: OTLPExporterConfiguration? = nil) -> Self {
+        var copy = self
+        copy.tracing = self.tracing.withOTLP(configuration)
+        copy.metrics = self.metrics.withOTLP(configuration)
         return copy
     }
 }

@@ -4,7 +4,7 @@ import SwiftProtobuf
 /// OTLP/JSON: the protobuf JSON mapping with OTLP's rules: lowerCamelCase field names, enums as
 /// integers, and trace and span ids as hex strings (not base64).
 enum OTLPJSONEncoding {
-    static func encode(_ request: OTLPEncoding.Request) throws -> Data {
+    static func encode(_ request: some SwiftProtobuf.Message) throws -> Data {
         var options = JSONEncodingOptions()
         options.alwaysPrintEnumsAsInts = true
         options.preserveProtoFieldNames = false

@@ -46,8 +46,17 @@ public final class OTLPHTTPExporter: SpanExporter {
 
     /// - Throws: ``OTLPExporterError`` for an invalid configuration (unsupported protocol, bad
     ///   endpoint, unreadable certificate).
-    public init(configuration: OTLPExporterConfiguration = OTLPExporterConfiguration(), logger: Logger = Logger(label: "otlp")) throws {
-        self.settings = try configuration.resolve()
+    public convenience init(configuration: OTLPExporterConfiguration = OTLPExporterConfiguration(), logger: Logger = Logger(label: "otlp")) throws {
+        try self.init(configuration: configuration, logger: logger, signal: .traces)
+    }
+
+    /// What this exporter sends: spans, or (for ``OTLPHTTPMetricExporter``, whose transport it is)
+    /// metrics.
+    let signal: OTLPExporterConfiguration.Signal
+
+    init(configuration: OTLPExporterConfiguration, logger: Logger, signal: OTLPExporterConfiguration.Signal) throws {
+        self.signal = signal
+        self.settings = try configuration.resolve(signal: signal)
         var logger = logger
         logger[metadataKey: "otlp.endpoint"] = "\(self.settings.url)"
         self.logger = logger
@@ -123,21 +132,31 @@ public final class OTLPHTTPExporter: SpanExporter {
     }
 
     func encode(_ batch: [FinishedSpan]) throws -> ByteBuffer {
-        var buffer =
+        let buffer =
             self.settings.wireProtocol == .httpJSON
             ? ByteBuffer(bytes: try OTLPJSONEncoding.encode(OTLPEncoding.request(batch)))
             : OTLPProtobufWriter.request(batch, OTLPEncoding.group(batch))
-        if self.settings.compression == .gzip {
-            buffer = try buffer.compress(with: .gzip(), allocator: ByteBufferAllocator())
-        }
-        return buffer
+        return try self.compressIfAsked(buffer)
     }
+
+    var sendsJSON: Bool { self.settings.wireProtocol == .httpJSON }
+
+    func compressIfAsked(_ buffer: ByteBuffer) throws -> ByteBuffer {
+        guard self.settings.compression == .gzip else { return buffer }
+        var buffer = buffer
+        return try buffer.compress(with: .gzip(), allocator: ByteBufferAllocator())
+    }
+
+    func countExported(_ count: Int) { self.exported.add(count, ordering: .relaxed) }
+    func countFailed(_ count: Int) { self.failed.add(count, ordering: .relaxed) }
 
     // MARK: Transport
 
     private static let retryableStatuses: Set<UInt> = [429, 502, 503, 504]
 
-    private func send(_ body: ByteBuffer, spanCount: Int) async throws {
+    /// POSTs one body with retries until the timeout. (`spanCount`: the items in it, spans or
+    /// data points, for messages.)
+    func send(_ body: ByteBuffer, spanCount: Int) async throws {
         let deadline = ContinuousClock.now + self.settings.timeout
         var request = HTTPClientRequest(url: self.settings.url)
         request.method = .POST
@@ -154,7 +173,7 @@ public final class OTLPHTTPExporter: SpanExporter {
         while true {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else {
-                throw OTLPExporterError("export timed out after \(self.settings.timeout) (spans: \(spanCount))")
+                throw OTLPExporterError("export timed out after \(self.settings.timeout) (\(self.itemName): \(spanCount))")
             }
             var retryAfter: Duration?
             var failure: OTLPExporterError
@@ -191,28 +210,44 @@ public final class OTLPHTTPExporter: SpanExporter {
         }
     }
 
+    /// `spans` or `data points`.
+    var itemName: String { self.signal == .traces ? "spans" : "data points" }
+
     private func handleSuccess(_ body: ByteBuffer, isJSON: Bool) {
         guard body.readableBytes > 0 else { return }
         let bytes = Array(body.readableBytesView)
-        let response: Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse?
-        if isJSON {
-            var options = JSONDecodingOptions()
-            options.ignoreUnknownFields = true
-            response = try? .init(jsonUTF8Bytes: bytes, options: options)
-        } else {
-            response = try? .init(serializedBytes: bytes)
+        let rejected: Int64
+        let message: String
+        switch self.signal {
+        case .traces:
+            guard let partial = Self.decode(Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse.self, bytes, isJSON)?.partialSuccess
+            else { return }
+            (rejected, message) = (partial.rejectedSpans, partial.errorMessage)
+        case .metrics:
+            guard let partial = Self.decode(Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceResponse.self, bytes, isJSON)?.partialSuccess
+            else { return }
+            (rejected, message) = (partial.rejectedDataPoints, partial.errorMessage)
         }
-        guard let partial = response?.partialSuccess, partial.rejectedSpans > 0 || !partial.errorMessage.isEmpty else { return }
-        self.rejected.add(Int(partial.rejectedSpans), ordering: .relaxed)
+        guard rejected > 0 || !message.isEmpty else { return }
+        self.rejected.add(Int(rejected), ordering: .relaxed)
         let first = !self.partialSuccessLogged.exchange(true, ordering: .relaxed)
         self.logger.log(
             level: first ? .warning : .debug,
             "The collector rejected part of an export",
-            metadata: ["otlp.rejectedSpans": "\(partial.rejectedSpans)", "otlp.message": "\(partial.errorMessage)"]
+            metadata: [self.signal == .traces ? "otlp.rejectedSpans" : "otlp.rejectedDataPoints": "\(rejected)", "otlp.message": "\(message)"]
         )
     }
 
-    private func logFailure(_ error: any Error, spanCount: Int) {
+    private static func decode<Response: SwiftProtobuf.Message>(_ type: Response.Type, _ bytes: [UInt8], _ isJSON: Bool) -> Response? {
+        if isJSON {
+            var options = JSONDecodingOptions()
+            options.ignoreUnknownFields = true
+            return try? Response(jsonUTF8Bytes: bytes, options: options)
+        }
+        return try? Response(serializedBytes: bytes)
+    }
+
+    func logFailure(_ error: any Error, spanCount: Int) {
         let now = ContinuousClock.now
         let shouldLog = self.failureLog.withLock { last in
             if let previous = last, now - previous < .seconds(10) { return false }
@@ -222,7 +257,7 @@ public final class OTLPHTTPExporter: SpanExporter {
         let level: Logger.Level = shouldLog ? .warning : .debug
         self.logger.log(
             level: level,
-            "Spans could not be exported and were dropped",
+            self.signal == .traces ? "Spans could not be exported and were dropped" : "Metrics could not be exported and were dropped",
             metadata: [
                 "otlp.error": "\(error)",
                 "otlp.droppedSpans": "\(spanCount)",

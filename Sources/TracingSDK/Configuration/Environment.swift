@@ -92,3 +92,43 @@ package final class ProblemList {
     package private(set) var messages: [String] = []
     package func append(_ message: String) { self.messages.append(message) }
 }
+
+extension EnvironmentReader {
+    /// The exporters an `OTEL_{SIGNAL}_EXPORTER` list names: `none` for none, `console` (unless
+    /// a factory replaces it), and any name with a factory; `otlp` is the default once its factory
+    /// is registered, else `console`. Unknown names and exporters that cannot be made are
+    /// reported as problems and left out.
+    package func exporters<Exporter>(
+        _ key: EnvironmentKey,
+        factories: [String: @Sendable (Logger) throws -> Exporter],
+        console: () -> Exporter,
+        signal: String,
+        logger: Logger
+    ) -> ([String], [Exporter]) {
+        let defaultName = factories["otlp"] != nil ? "otlp" : "console"
+        let names = (self.string(key) ?? defaultName).split(separator: ",").map { String($0.trimmingOWS().lowercased()) }
+        var used: [String] = []
+        var exporters: [Exporter] = []
+        for name in names {
+            if name == "none" { return (["none"], []) }
+            if name == "console" && factories[name] == nil {
+                used.append(name)
+                exporters.append(console())
+                continue
+            }
+            guard let factory = factories[name] else {
+                let others = factories.keys.filter { $0 != "console" }.sorted().map { ", \($0)" }.joined()
+                self.invalid(key, name, expected: "console, none" + others)
+                continue
+            }
+            do {
+                exporters.append(try factory(logger))
+                used.append(name)
+            } catch {
+                self.problems.append("The \(name) exporter could not be created: \(error)")
+                logger.warning("Could not create the \(name) exporter; \(signal) will not go there", metadata: ["error": "\(error)"])
+            }
+        }
+        return (used, exporters)
+    }
+}

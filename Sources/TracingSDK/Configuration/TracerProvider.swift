@@ -273,38 +273,13 @@ public final class TracerProvider: Service, Sendable {
         _ environment: EnvironmentReader,
         logger: Logger
     ) -> ([String], [any SpanExporter]) {
-        let defaultName = configuration.exporterFactories["otlp"] != nil ? "otlp" : "console"
-        let names = (environment.string(.exporter) ?? defaultName).split(separator: ",").map {
-            String($0.trimmingOWS().lowercased())
-        }
-        var used: [String] = []
-        var exporters: [any SpanExporter] = []
-        for name in names {
-            switch name {
-            case "none": return (["none"], [])
-            case "console" where configuration.exporterFactories[name] == nil:
-                used.append(name)
-                exporters.append(ConsoleSpanExporter())
-            default:
-                guard let factory = configuration.exporterFactories[name] else {
-                    environment.invalid(
-                        .exporter,
-                        name,
-                        expected: "console, none"
-                            + configuration.exporterFactories.keys.filter { $0 != "console" }.sorted().map { ", \($0)" }.joined()
-                    )
-                    continue
-                }
-                do {
-                    exporters.append(try factory(logger))
-                    used.append(name)
-                } catch {
-                    environment.problems.append("The \(name) exporter could not be created: \(error)")
-                    logger.warning("Could not create the \(name) exporter; spans will not go there", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-        return (used, exporters)
+        environment.exporters(
+            .exporter,
+            factories: configuration.exporterFactories,
+            console: { ConsoleSpanExporter() },
+            signal: "spans",
+            logger: logger
+        )
     }
 
     private static func batch(_ environment: EnvironmentReader) -> BatchSpanProcessor.Configuration {
