@@ -104,6 +104,23 @@ extension KafkaIntegrationTests {
         }
         let keys = Set(traces.values.compactMap { $0.first { $0.span.name == "send orders" }?.attribute("messaging.kafka.message.key") })
         #expect(keys == ["order-1", "order-2", "order-3"])
+
+        // The metrics went to the same collector: 3 orders sent and consumed, from the demo's resource.
+        let metricsRequests = try receiver.requests.filter { $0.uri == "/v1/metrics" }.map {
+            try Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest(serializedBytes: $0.body)
+        }
+        let metrics = metricsRequests.flatMap(\.resourceMetrics).flatMap(\.scopeMetrics).flatMap(\.metrics)
+        func total(_ name: String, topic: String) -> Int64 {
+            // (Cumulative: the last export has the totals.)
+            let points = metrics.filter { $0.name == name }.last?.sum.dataPoints ?? []
+            return points.filter { $0.attributes.contains { $0.key == "messaging.destination.name" && $0.value.stringValue == topic } }
+                .map(\.asInt).reduce(0, +)
+        }
+        #expect(total("messaging.client.sent.messages", topic: "orders\(topicSuffix)") == 3)
+        #expect(total("messaging.client.consumed.messages", topic: "orders\(topicSuffix)") == 3)
+        #expect(metrics.contains { $0.name == "messaging.process.duration" && $0.unit == "s" })
+        // And the summary under the trees.
+        #expect(run.output.contains("Metrics (messaging.*"), "\(run.output)")
     }
 
     @Test("produce → relay → consume, three processes: each message's trace continues through the relay")
@@ -160,7 +177,8 @@ struct ExportedSpan {
     /// Decodes every request the receiver got (protobuf, the exporter's default).
     static func decode(_ requests: [OTLPReceiver.Request]) throws -> [ExportedSpan] {
         var spans: [ExportedSpan] = []
-        for request in requests {
+        // (The pipeline also posts its metrics, to /v1/metrics.)
+        for request in requests where request.uri != "/v1/metrics" {
             #expect(request.uri == "/v1/traces" && request.headers["Content-Type"] == ["application/x-protobuf"])
             let decoded = try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest(serializedBytes: request.body)
             for resourceSpans in decoded.resourceSpans {

@@ -3,6 +3,8 @@ import Foundation
 import Kafka
 import KafkaTracing
 import Logging
+import MetricsSDK
+import CoreMetrics
 import OTLPExporter
 import Synchronization
 import Tracing
@@ -53,6 +55,9 @@ struct Pipeline: AsyncParsableCommand {
         // Tracing: one provider, one tracer per service.
         let endpoint = self.otlpEndpoint ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
         let provider = try await makeDemoProvider(serviceName: "frontend", otlpEndpoint: self.otlpEndpoint, logger: logger)
+        // Metrics: the clients below take the factory in force when they are made.
+        let meters = try makeDemoMeters(otlpEndpoint: self.otlpEndpoint, logger: logger)
+        meters.start()
         // Kafka: an embedded broker unless a cluster was named.
         let cluster = try await DemoCluster(
             bootstrapServers: self.bootstrapServers ?? environment["KAFKA_BOOTSTRAP_SERVERS"],
@@ -67,13 +72,24 @@ struct Pipeline: AsyncParsableCommand {
 
         print("Running \(self.orders) orders through \(cluster.description)\(endpoint.map { ", exporting to \($0)" } ?? "")…\n")
 
-        let producer = TracedProducer(wrapping: try KafkaProducer(configuration: cluster.producerConfiguration, logger: logger))
-        let inventory = try TracedConsumer(configuration: cluster.consumerConfiguration(group: "inventory" + self.topicSuffix, topic: ordersTopic), logger: logger)
-        let payments = try TracedConsumer(
-            configuration: cluster.consumerConfiguration(group: "payments" + self.topicSuffix, topic: paymentsTopic),
-            failurePolicy: .deadLetter(topic: deadLetterTopic, producer: producer.producer, retries: 1, backoff: .milliseconds(20)),
-            logger: logger
-        )
+        var options = KafkaTracingOptions()
+        // (A short run: librdkafka's statistics, for the lag, five times a second.)
+        options.clientStatisticsInterval = .milliseconds(200)
+        let (producer, inventory, payments) = try withMetricsFactory(meters) {
+            let producer = try TracedProducer(configuration: cluster.producerConfiguration, options: options, logger: logger)
+            let inventory = try TracedConsumer(
+                configuration: cluster.consumerConfiguration(group: "inventory" + self.topicSuffix, topic: ordersTopic),
+                options: options,
+                logger: logger
+            )
+            let payments = try TracedConsumer(
+                configuration: cluster.consumerConfiguration(group: "payments" + self.topicSuffix, topic: paymentsTopic),
+                options: options,
+                failurePolicy: .deadLetter(topic: deadLetterTopic, producer: producer.producer, retries: 1, backoff: .milliseconds(20)),
+                logger: logger
+            )
+            return (producer, inventory, payments)
+        }
         let finished = Counter()
         let failEvery = self.failEvery
         let orderCount = self.orders
@@ -142,7 +158,10 @@ struct Pipeline: AsyncParsableCommand {
         await producer.close()
         await provider.forceFlush()
         await provider.shutdown()
+        let summary = metricsSummary(meters.collect())
+        await meters.shutdown()
         cluster.shutdown()
+        print("\n" + summary + "\n")
         print("Done: \(orderCount) orders, \(failEvery > 0 ? orderCount / failEvery : 0) declined and dead-lettered to \(deadLetterTopic).")
     }
 }

@@ -189,6 +189,23 @@ struct MeterProviderTests {
         #expect(flaky.kept.withLock { $0.map { $0.points("sent").map(\.value) } } == [[5]])
     }
 
+    @Test("quantiles estimated from a histogram's buckets, within the recorded min and max")
+    func quantiles() throws {
+        let meters = provider()
+        let timer = Metrics.Timer(label: "took", factory: meters)
+        // 90 values of 20 ms (bucket (0.01, 0.025]) and 10 of 3 s (bucket (2.5, 5]).
+        for _ in 0..<90 { timer.recordNanoseconds(20_000_000) }
+        for _ in 0..<10 { timer.recordNanoseconds(3_000_000_000) }
+        let point = try #require(meters.collect().points("took").first)
+        let bounds = MeterProvider.Configuration.durationBounds
+        let p50 = try #require(point.estimatedQuantile(0.5, bounds: bounds))
+        #expect(p50 >= 0.02 && p50 <= 0.025)
+        let p99 = try #require(point.estimatedQuantile(0.99, bounds: bounds))
+        #expect(p99 >= 2.5 && p99 <= 3)
+        #expect(point.estimatedQuantile(1, bounds: bounds) == 3)
+        #expect(MetricData.Point(attributes: [], startNanoseconds: 0, timeNanoseconds: 0, value: 0, isInteger: false, count: 0, sum: 0, min: nil, max: nil, bucketCounts: [0]).estimatedQuantile(0.5, bounds: []) == nil)
+    }
+
     @Test("the console exporter writes one line per point")
     func console() async throws {
         let lines = Mutex<[String]>([])

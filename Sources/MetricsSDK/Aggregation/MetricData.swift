@@ -38,6 +38,30 @@ public struct MetricData: Sendable {
         public var max: Double?
         public var bucketCounts: [UInt64]
 
+        public init(
+            attributes: [(String, String)],
+            startNanoseconds: UInt64,
+            timeNanoseconds: UInt64,
+            value: Double,
+            isInteger: Bool,
+            count: UInt64,
+            sum: Double,
+            min: Double?,
+            max: Double?,
+            bucketCounts: [UInt64]
+        ) {
+            self.attributes = attributes
+            self.startNanoseconds = startNanoseconds
+            self.timeNanoseconds = timeNanoseconds
+            self.value = value
+            self.isInteger = isInteger
+            self.count = count
+            self.sum = sum
+            self.min = min
+            self.max = max
+            self.bucketCounts = bucketCounts
+        }
+
         public static func == (lhs: Point, rhs: Point) -> Bool {
             lhs.attributes.elementsEqual(rhs.attributes) { $0 == $1 } && lhs.startNanoseconds == rhs.startNanoseconds
                 && lhs.timeNanoseconds == rhs.timeNanoseconds && lhs.value == rhs.value && lhs.isInteger == rhs.isInteger
@@ -73,5 +97,25 @@ public struct MetricBatch: Sendable {
             let own = Dictionary(point.attributes, uniquingKeysWith: { _, last in last })
             return attributes.allSatisfy { own[$0.key] == $0.value }
         }
+    }
+}
+
+extension MetricData.Point {
+    /// A histogram point's `quantile` (0…1) estimated from its buckets, by linear interpolation
+    /// inside the bucket that holds it, clamped to the recorded min and max; `nil` when empty.
+    public func estimatedQuantile(_ quantile: Double, bounds: [Double]) -> Double? {
+        guard self.count > 0, bucketCounts.count == bounds.count + 1 else { return nil }
+        let rank = quantile * Double(self.count)
+        var seen: Double = 0
+        for (index, count) in self.bucketCounts.enumerated() where count > 0 {
+            let before = seen
+            seen += Double(count)
+            guard seen >= rank else { continue }
+            let lower = index == 0 ? (self.min ?? 0) : bounds[index - 1]
+            let upper = index == bounds.count ? (self.max ?? bounds[bounds.count - 1]) : bounds[index]
+            let estimate = lower + (upper - lower) * ((rank - before) / Double(count))
+            return Swift.min(Swift.max(estimate, self.min ?? estimate), self.max ?? estimate)
+        }
+        return self.max
     }
 }
