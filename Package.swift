@@ -177,6 +177,7 @@ let package = Package(
                 "Kafka",
                 "KafkaTracing",
                 "TracingSDK",
+                "MetricsSDK",
                 "OTLPExporter",
                 "OTLPTestReceiver",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

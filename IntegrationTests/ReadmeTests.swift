@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import KafkaTracing
 import Logging
+import MetricsSDK
 import OTLPExporter
 import Testing
 import Tracing
@@ -92,6 +93,17 @@ func readmeOTLP() async {
     )
     // README snippet end
     await provider.shutdown()
+}
+
+func readmeTelemetry() async {
+    // README snippet begin
+    // Traces and metrics over OTLP, with one resource; OTEL_* variables apply.
+    let telemetry = TelemetryProvider.bootstrap(
+        configuration: TelemetryProvider.Configuration(serviceName: "billing").withOTLP()
+    )
+    // Make TracedProducer and TracedConsumer after this: they take the metrics factory in force.
+    await telemetry.shutdown()   // exports every ended span and a final metrics collection
+    // README snippet end
 }
 
 @Suite("README")
