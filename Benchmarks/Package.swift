@@ -56,6 +56,7 @@ let package = Package(
                 .product(name: "Kafka", package: "swift-kafka-tracing"),
                 .product(name: "KafkaTracing", package: "swift-kafka-tracing"),
                 .product(name: "TracingSDK", package: "swift-kafka-tracing"),
+                .product(name: "MetricsSDK", package: "swift-kafka-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
