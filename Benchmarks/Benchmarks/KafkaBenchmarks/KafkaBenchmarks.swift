@@ -105,8 +105,8 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     // Two tasks sending at once: the metrics add no lock that they contend on.
-    for (producer, withMetrics) in [(traced, false), (metered, true)] {
-        Benchmark("TracedProducer send, unsampled, two tasks\(withMetrics ? ", with messaging metrics" : "")") { benchmark in
+    for (producer, suffix) in [(traced, ""), (metered, ", with messaging metrics"), (builtIn, ", with messaging metrics (MetricsSDK)")] {
+        Benchmark("TracedProducer send, unsampled, two tasks\(suffix)") { benchmark in
             let perTask = benchmark.scaledIterations.count / 2
             try await withTracer(unsampled) {
                 try await withThrowingTaskGroup(of: Void.self) { group in
