@@ -156,6 +156,17 @@ struct MeterProviderTests {
         if problem { #expect(meters.configurationProblems.first?.contains("OTEL_METRICS_EXPORTER=prometheus") == true) }
     }
 
+    @Test("OTEL_SDK_DISABLED=true: nothing is exported, even to configured exporters")
+    func disabled() async {
+        let exporter = InMemoryMetricExporter()
+        let meters = MeterProvider(configuration: .init(exporters: [exporter], environment: ["OTEL_SDK_DISABLED": "true"]))
+        #expect(meters.exporterNames == ["none"])
+        Counter(label: "sent", factory: meters).increment()
+        await meters.forceFlush()
+        await meters.shutdown()
+        #expect(exporter.batches.isEmpty)
+    }
+
     @Test("invalid interval and temporality values fall back to the defaults and are reported")
     func invalidEnvironment() {
         let meters = MeterProvider(configuration: .init(environment: [

@@ -123,7 +123,10 @@ public final class MeterProvider: MetricsFactory, Service, Sendable {
         self.storage = MetricStorage(configuration: configuration, start: start)
         var names: [String] = []
         var exporters: [any MetricExporter] = []
-        if let configured = configuration.exporters {
+        if environment.bool(.sdkDisabled) == true {
+            // OTEL_SDK_DISABLED: aggregate (handles stay valid) but export nothing.
+            names = ["none"]
+        } else if let configured = configuration.exporters {
             exporters = configured
             names = configured.map { String(describing: type(of: $0)) }
         } else {

@@ -42,7 +42,7 @@ public final class TelemetryProvider: Service, Sendable {
     public var configurationProblems: [String] { self.tracing.configurationProblems + self.metrics.configurationProblems }
 
     /// Makes both providers without touching the global systems (tests, several services).
-    /// `OTEL_SDK_DISABLED=true` turns metrics export off too.
+    /// `OTEL_SDK_DISABLED=true` (or a disabled tracing configuration) turns metrics export off too.
     public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "telemetry")) {
         self.tracing = TracerProvider(configuration: configuration.tracing, logger: logger)
         var metrics = configuration.metrics
