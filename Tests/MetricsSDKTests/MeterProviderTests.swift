@@ -107,6 +107,48 @@ struct MeterProviderTests {
         #expect(meters.collect().points("sent").isEmpty)
     }
 
+    @Test("threads recording into one series at once lose nothing, and delta collections racing them count each record once")
+    func concurrentRecording() async throws {
+        let meters = provider(["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"])
+        let dimensions = [("messaging.destination.name", "orders")]
+        let counter = Counter(label: "sent", dimensions: dimensions, factory: meters)
+        let timer = Metrics.Timer(label: "queue_time", dimensions: dimensions, factory: meters)
+        let perTask = 50_000
+        // Collections run while the tasks record: what they took, plus a last one, is everything.
+        let collector = Task {
+            var batches: [MetricBatch] = []
+            while !Task.isCancelled {
+                batches.append(meters.collect())
+                await Task.yield()
+            }
+            return batches
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    for index in 0..<perTask {
+                        counter.increment()
+                        // 1 ms or 3 s: sums exact in binary, the extremes known.
+                        timer.recordNanoseconds(index % 2 == 0 ? 1_000_000 : 3_000_000_000 + Int64(task))
+                    }
+                }
+            }
+        }
+        collector.cancel()
+        let batches = await collector.value + [meters.collect()]
+        let counted = batches.flatMap { $0.points("sent", where: [:]) }.map(\.value).reduce(0, +)
+        #expect(counted == Double(4 * perTask))
+        let histograms = batches.flatMap { $0.points("queue_time", where: [:]) }
+        #expect(histograms.map(\.count).reduce(0, +) == UInt64(4 * perTask))
+        for point in histograms { #expect(point.count == point.bucketCounts.reduce(0, +)) }
+        let buckets = histograms.reduce(into: [UInt64](repeating: 0, count: histograms.first?.bucketCounts.count ?? 0)) { total, point in
+            for (index, count) in point.bucketCounts.enumerated() { total[index] += count }
+        }
+        #expect(buckets.first == UInt64(2 * perTask))  // 1 ms: ≤ 5 ms
+        #expect(histograms.compactMap(\.min).min() == 0.001)
+        #expect(histograms.compactMap(\.max).max() == 3.000000003)
+    }
+
     @Test("beyond the cardinality limit, new attribute sets go to one overflow series and nothing is lost")
     func cardinalityLimit() {
         let meters = provider(cardinalityLimit: 5)
