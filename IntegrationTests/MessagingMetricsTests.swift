@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import KafkaTracing
+@_spi(Benchmarks) import KafkaTracing
 import Metrics
 import MetricsTestKit
 import Testing
@@ -249,5 +250,34 @@ extension KafkaIntegrationTests {
             }
             await producer.close()
         }
+    }
+}
+
+/// The benchmarks' probe runs the instrumentation's own per-message code: what it records is what
+/// a traced client records (so the benchmark that isolates the metrics' cost measures that code).
+@Suite("MessagingMetricsProbe")
+struct MessagingMetricsProbeTests {
+    @Test("the probe records a delivery and a handled message into the same series a traced client makes")
+    func probeRecordsTheClientsSeries() throws {
+        let metrics = TestMetrics()
+        let producer = try #require(withMetricsFactory(metrics) { MessagingMetricsProbe() })
+        for _ in 0..<3 { producer.delivered(topic: "orders", topicIdentity: 7, partition: 2, latencyMicroseconds: 1500) }
+        let sent = metrics.counters(label: MessagingMetricName.sentMessages)
+        #expect(sent.count == 1)
+        #expect(sent.first?.totalValue == 3)
+        #expect(sent.first.map { matches($0.dimensions, ["messaging.destination.name": "orders", "messaging.destination.partition.id": "2", "messaging.operation.name": "send", "server.port": "9092"]) } == true)
+        #expect(metrics.timers(label: MessagingMetricName.operationDuration).flatMap(\.values) == [1_500_000, 1_500_000, 1_500_000])
+
+        let consumer = try #require(withMetricsFactory(metrics) { MessagingMetricsProbe(consumerGroup: "billing") })
+        let timestamp = KafkaTimestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000) - 2000, kind: .createTime)
+        consumer.processed([KafkaConsumerMessage(topic: "orders", partition: 1, offset: 0, key: nil, value: [1], timestamp: timestamp)])
+        let consumed = metrics.counters(label: MessagingMetricName.consumedMessages)
+        #expect(consumed.first?.totalValue == 1)
+        #expect(consumed.first.map { matches($0.dimensions, ["messaging.consumer.group.name": "billing", "messaging.operation.name": "process"]) } == true)
+        #expect((metrics.timers(label: MessagingMetricName.queueTime).first?.values.first ?? 0) >= 2_000_000_000)
+        #expect(metrics.timers(label: MessagingMetricName.processDuration).flatMap(\.values).count == 1)
+        #expect((metrics.recorders(label: MessagingMetricName.consumerLagSeconds).first?.lastValue ?? 0) >= 2)
+        // No backend, no probe: nothing is measured at all, as for a client.
+        #expect(withMetricsFactory(NOOPMetricsHandler.instance) { MessagingMetricsProbe() } == nil)
     }
 }

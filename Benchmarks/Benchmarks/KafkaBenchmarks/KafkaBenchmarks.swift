@@ -3,6 +3,7 @@ import BenchmarkSupport
 import Foundation
 import Kafka
 import KafkaTracing
+@_spi(Benchmarks) import KafkaTracing
 import Logging
 import Metrics
 import MetricsSDK
@@ -118,6 +119,47 @@ let benchmarks: @Sendable () -> Void = {
                         }
                     }
                     try await group.waitForAll()
+                }
+            }
+        }
+    }
+    // The metrics' per-message work alone, by the instrumentation's own code (no broker, so no
+    // librdkafka noise): what a delivery report and a handled message each add, recorded into the
+    // built-in pipeline. Two tasks record into the same series at once, the worst case for
+    // contention; cpuTotal per iteration is the CPU each message costs, both threads counted.
+    let deliveryProbe = withMetricsFactory(meters) { MessagingMetricsProbe()! }
+    let consumerProbe = withMetricsFactory(meters) { MessagingMetricsProbe(consumerGroup: "benchmarks")! }
+    let handled = [
+        KafkaConsumerMessage(
+            topic: topic,
+            partition: 0,
+            offset: 0,
+            key: nil,
+            value: value,
+            timestamp: KafkaTimestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000), kind: .createTime)
+        )
+    ]
+    for tasks in [1, 2] {
+        let suffix = tasks == 1 ? "" : ", two tasks"
+        Benchmark("messaging metrics alone: one delivery report (MetricsSDK)\(suffix)") { benchmark in
+            let perTask = benchmark.scaledIterations.count / tasks
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for index in 0..<perTask {
+                            deliveryProbe.delivered(topic: topic, topicIdentity: 1, partition: Int32(index & 3), latencyMicroseconds: 900)
+                        }
+                    }
+                }
+            }
+        }
+        Benchmark("messaging metrics alone: one handled message (MetricsSDK)\(suffix)") { benchmark in
+            let perTask = benchmark.scaledIterations.count / tasks
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for _ in 0..<perTask { consumerProbe.processed(handled) }
+                    }
                 }
             }
         }

@@ -258,19 +258,7 @@ public final class TracedConsumer: Sendable {
 
         // Metrics (with or without a tracer): each message counted once, and how long it waited.
         let metrics = self.metrics
-        var instruments: [MessagingMetrics.Instruments] = []
-        if let metrics {
-            let now = wallClockMilliseconds()
-            instruments.reserveCapacity(messages.count)
-            for message in messages {
-                let perMessage = metrics.instruments(topic: message.topic, partition: message.partition, errorType: nil)
-                perMessage.count?.increment()
-                if let timestamp = message.timestamp {
-                    perMessage.queueTime?.recordNanoseconds(max(now - timestamp.milliseconds, 0) * 1_000_000)
-                }
-                instruments.append(perMessage)
-            }
-        }
+        let instruments = metrics?.received(messages) ?? []
         let partition = messages.count == 1 ? messages[0].partition : nil
 
         var attempt = 0

@@ -99,13 +99,46 @@ final class MessagingMetrics: Sendable {
     /// A producer's delivery report: counted, and its latency (librdkafka's, from the send)
     /// recorded. Runs where reports are served: a hash of three integers and two instrument calls.
     func delivered(_ report: KafkaDeliveryObservation) {
-        let errorCode = report.errorCode
-        let key = DeliveryKey(topic: report.topicIdentity, partition: report.partition, errorCode: errorCode?.rawValue)
+        self.delivered(
+            topicIdentity: report.topicIdentity,
+            partition: report.partition,
+            errorCode: report.errorCode,
+            latencyMicroseconds: report.latencyMicroseconds,
+            topic: report.topic
+        )
+    }
+
+    /// The same, from a report's fields (`topic` is made only for a new attribute set).
+    func delivered(
+        topicIdentity: UInt,
+        partition: Int32,
+        errorCode: KafkaError.Code?,
+        latencyMicroseconds: Int64?,
+        topic: @autoclosure () -> String
+    ) {
+        let key = DeliveryKey(topic: topicIdentity, partition: partition, errorCode: errorCode?.rawValue)
         let instruments = self.deliveries.instruments(for: key) {
-            self.make(topic: report.topic, partition: report.partition >= 0 ? report.partition : nil, errorType: errorCode?.name)
+            self.make(topic: topic(), partition: partition >= 0 ? partition : nil, errorType: errorCode?.name)
         }
         instruments.count?.increment()
-        if let latency = report.latencyMicroseconds { instruments.duration.recordNanoseconds(latency &* 1000) }
+        if let latencyMicroseconds { instruments.duration.recordNanoseconds(latencyMicroseconds &* 1000) }
+    }
+
+    /// Messages handed to a handler: each counted once, and how long it waited in Kafka
+    /// recorded. Returns each message's instruments, for ``processed(_:_:topic:partition:started:errorType:)``.
+    func received(_ messages: [KafkaConsumerMessage]) -> [Instruments] {
+        let now = wallClockMilliseconds()
+        var instruments: [Instruments] = []
+        instruments.reserveCapacity(messages.count)
+        for message in messages {
+            let perMessage = self.instruments(topic: message.topic, partition: message.partition, errorType: nil)
+            perMessage.count?.increment()
+            if let timestamp = message.timestamp {
+                perMessage.queueTime?.recordNanoseconds(max(now - timestamp.milliseconds, 0) * 1_000_000)
+            }
+            instruments.append(perMessage)
+        }
+        return instruments
     }
 
     /// A send that failed before librdkafka took the message (no report will come).

@@ -1,0 +1,51 @@
+import Kafka
+
+/// The messaging metrics' per-message work, without a broker: what a traced producer does for
+/// each delivery report and a traced consumer for each message it hands to a handler, run by the
+/// same code. For the benchmarks that isolate the metrics' cost from librdkafka's noise (a
+/// delivery report's latency cannot be faked: librdkafka reads it from private fields).
+/// Not API: it may change in any release.
+@_spi(Benchmarks)
+public struct MessagingMetricsProbe: Sendable {
+    let metrics: MessagingMetrics
+
+    /// A producer's (`send`) or consumer's (`process`) metrics, made from the factory in force
+    /// (`withMetricsFactory`, else the bootstrapped one); `nil` when that is the no-op one.
+    public init?(consumerGroup: String? = nil, bootstrapServers: [String] = ["localhost:9092"]) {
+        let client = ClientAttributes(bootstrapServers: bootstrapServers, clientID: nil, consumerGroup: consumerGroup)
+        guard let metrics = MessagingMetrics(operation: consumerGroup == nil ? "send" : "process", client: client) else {
+            return nil
+        }
+        self.metrics = metrics
+    }
+
+    /// A delivery report's metrics: the sent counter and the operation duration.
+    /// - Parameter topicIdentity: the same number for every report to `topic` (librdkafka's
+    ///   topic handle, in a real report).
+    public func delivered(topic: String, topicIdentity: UInt, partition: Int32, latencyMicroseconds: Int64) {
+        self.metrics.delivered(
+            topicIdentity: topicIdentity,
+            partition: partition,
+            errorCode: nil,
+            latencyMicroseconds: latencyMicroseconds,
+            topic: topic
+        )
+    }
+
+    /// Messages of one topic handled successfully in one handler call (usually one message):
+    /// the consumed counter and queue time of each, the process duration and the lag in
+    /// seconds, as ``TracedConsumer`` records them around a handler.
+    public func processed(_ messages: [KafkaConsumerMessage]) {
+        guard let first = messages.first else { return }
+        let instruments = self.metrics.received(messages)
+        let started = monotonicNanoseconds()
+        self.metrics.processed(
+            messages,
+            instruments,
+            topic: first.topic,
+            partition: messages.count == 1 ? first.partition : nil,
+            started: started,
+            errorType: nil
+        )
+    }
+}
