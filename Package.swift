@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "TracingSDK", targets: ["TracingSDK"]),
         .library(name: "MetricsSDK", targets: ["MetricsSDK"]),
         .library(name: "OTLPExporter", targets: ["OTLPExporter"]),
+        .library(name: "OTLPGRPCExporter", targets: ["OTLPGRPCExporter"]),
         .library(name: "KafkaTracing", targets: ["KafkaTracing"]),
         .executable(name: "kafka-tracing-demo", targets: ["kafka-tracing-demo"]),
     ],
@@ -24,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.0.0"),
         // Tests only: HTTP header fields, to show propagation into what HTTP frameworks use.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
@@ -85,6 +89,20 @@ let package = Package(
             ],
             exclude: ["Generated/README.md"]
         ),
+        // OTLP over gRPC (port 4317), in its own module so that only its users build gRPC.
+        .target(
+            name: "OTLPGRPCExporter",
+            dependencies: [
+                "OTLPExporter",
+                "TracingSDK",
+                "MetricsSDK",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The instrumentation: TracedProducer and the traced consumer. It depends on
         // swift-distributed-tracing and the Kafka client only, never on our SDK.
         .target(
@@ -106,6 +124,7 @@ let package = Package(
                 "TracingSDK",
                 "MetricsSDK",
                 "OTLPExporter",
+                "OTLPGRPCExporter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -123,6 +142,9 @@ let package = Package(
         .target(
             name: "OTLPTestReceiver",
             dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -147,6 +169,23 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "OTLPGRPCExporterTests",
+            dependencies: [
+                "OTLPGRPCExporter",
+                "OTLPTestReceiver",
+                "OTLPExporter",
+                "TracingSDK",
+                "MetricsSDK",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "TracingSDKTests",
@@ -179,6 +218,7 @@ let package = Package(
                 "TracingSDK",
                 "MetricsSDK",
                 "OTLPExporter",
+                "OTLPGRPCExporter",
                 "OTLPTestReceiver",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

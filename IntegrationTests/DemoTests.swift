@@ -32,11 +32,34 @@ extension KafkaIntegrationTests {
         #expect(badSampler.status == 1)
         #expect(badSampler.errors.contains("Error: OTEL_TRACES_SAMPLER=sometimes is not valid"), "\(badSampler.errors)")
         #expect(!badSampler.output.contains("Running"), "the demo started despite a bad configuration")
-        let grpc = try await DemoProcess.run(
+        let thrift = try await DemoProcess.run(
             ["pipeline", "--otlp-endpoint", "http://127.0.0.1:4318"],
-            environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"]
+            environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "thrift"]
         )
-        #expect(grpc.status == 1 && grpc.errors.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported yet"), "\(grpc.errors)")
+        #expect(thrift.status == 1 && thrift.errors.contains("OTEL_EXPORTER_OTLP_PROTOCOL=thrift is not an OTLP protocol"), "\(thrift.errors)")
+    }
+
+    @Test("OTEL_EXPORTER_OTLP_PROTOCOL=grpc: the demo exports its traces and metrics over gRPC (Jaeger's port 4317)")
+    func demoOverGRPC() async throws {
+        let receiver = try await OTLPGRPCReceiver.start()
+        var arguments = ["pipeline", "--orders", "2", "--otlp-endpoint", receiver.endpoint]
+        if let external = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !external.isEmpty {
+            arguments += ["--bootstrap-servers", external, "--topic-suffix", "-\(UInt32.random(in: 0...UInt32.max))"]
+        }
+        let run = try await DemoProcess.run(arguments, environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"])
+        await receiver.stop()
+        #expect(run.status == 0, "the pipeline failed: \(run.errors)")
+        let traces = try receiver.requests.filter { $0.method.hasSuffix("TraceService/Export") }.map {
+            try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest(serializedBytes: $0.body)
+        }
+        let spans = traces.flatMap(\.resourceSpans).flatMap(\.scopeSpans).flatMap(\.spans)
+        #expect(Set(spans.map(\.traceID)).count == 2, "one trace per order")
+        #expect(spans.filter { $0.name == "POST /orders" }.count == 2)
+        let metrics = try receiver.requests.filter { $0.method.hasSuffix("MetricsService/Export") }.map {
+            try Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest(serializedBytes: $0.body)
+        }
+        let names = Set(metrics.flatMap(\.resourceMetrics).flatMap(\.scopeMetrics).flatMap(\.metrics).map(\.name))
+        #expect(names.contains("messaging.client.sent.messages"), "\(names)")
     }
 
     @Test("the pipeline exports each order's complete trace over OTLP: four services, both topics, the declined payment")

@@ -4,6 +4,7 @@ import KafkaTracing
 import Logging
 import MetricsSDK
 import OTLPExporter
+import OTLPGRPCExporter
 import Testing
 import Tracing
 import TracingSDK
@@ -104,6 +105,16 @@ func readmeTelemetry() async {
     // Make TracedProducer and TracedConsumer after this: they take the metrics factory in force.
     await telemetry.shutdown()   // exports every ended span and a final metrics collection
     // README snippet end
+}
+
+func readmeOTLPOverGRPC() async {
+    // README snippet begin
+    // gRPC unless OTEL_EXPORTER_OTLP_PROTOCOL (or …_TRACES_PROTOCOL) says http/protobuf or http/json:
+    let provider = TracerProvider.bootstrap(
+        configuration: TracerProvider.Configuration(serviceName: "checkout").withOTLP(defaultProtocol: .grpc)
+    )
+    // README snippet end
+    await provider.shutdown()
 }
 
 @Suite("README")

@@ -2,23 +2,16 @@ import Foundation
 import KafkaTracing
 import Logging
 import MetricsSDK
-import OTLPExporter
+import OTLPGRPCExporter
 
 /// The demo's metrics: every `OTEL_METRIC*` variable applies; exported over OTLP when an endpoint
 /// is set (as for traces), otherwise only summarised at the end.
 func makeDemoMeters(otlpEndpoint: String?, logger: Logger) throws -> MeterProvider {
-    var environment = ProcessInfo.processInfo.environment
-    if let endpoint = otlpEndpoint {
-        environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] = nil
-        environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint.hasSuffix("/v1/traces") ? String(endpoint.dropLast("/v1/traces".count)) : endpoint
-    }
-    let exportsOverOTLP = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"].contains {
-        !(environment[$0] ?? "").isEmpty
-    }
+    var (environment, exportsOverOTLP) = demoEnvironment(signal: "METRICS", otlpEndpoint: otlpEndpoint)
     if (environment["OTEL_METRICS_EXPORTER"] ?? "").isEmpty {
         environment["OTEL_METRICS_EXPORTER"] = exportsOverOTLP ? "otlp" : "none"
     }
-    let meters = MeterProvider(configuration: MeterProvider.Configuration(environment: environment).withOTLP(), logger: logger)
+    let meters = MeterProvider(configuration: MeterProvider.Configuration(environment: environment).withOTLP(defaultProtocol: .httpProtobuf), logger: logger)
     guard meters.configurationProblems.isEmpty else {
         throw DemoError(description: meters.configurationProblems.joined(separator: "\n"))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OTLPExporter
+import OTLPGRPCExporter
 import TracingSDK
 
 /// A configuration problem that stops the demo: printed as `Error: …`, exit status 1.
@@ -8,24 +9,38 @@ struct DemoError: Error, CustomStringConvertible {
     var description: String
 }
 
+/// The process's environment with `--otlp-endpoint` applied for one signal (`TRACES` or
+/// `METRICS`): a URL ending in `/v1/traces` is the traces' own endpoint (and, less that path, the
+/// base for metrics); any other is the base, `OTEL_EXPORTER_OTLP_ENDPOINT` (over gRPC: the
+/// collector's address). Also whether an OTLP endpoint is set for the signal at all.
+func demoEnvironment(signal: String, otlpEndpoint: String?) -> (environment: [String: String], exportsOverOTLP: Bool) {
+    var environment = ProcessInfo.processInfo.environment
+    let specific = "OTEL_EXPORTER_OTLP_\(signal)_ENDPOINT"
+    if let endpoint = otlpEndpoint {
+        environment[specific] = nil
+        let isTracesURL = endpoint.hasSuffix("/v1/traces")
+        if isTracesURL && signal == "TRACES" {
+            environment[specific] = endpoint
+        } else {
+            environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = isTracesURL ? String(endpoint.dropLast("/v1/traces".count)) : endpoint
+        }
+    }
+    let exportsOverOTLP = ["OTEL_EXPORTER_OTLP_ENDPOINT", specific].contains { !(environment[$0] ?? "").isEmpty }
+    return (environment, exportsOverOTLP)
+}
+
 /// The demo's tracer provider. Every `OTEL_*` variable of the built-in tracer applies; traces are
 /// printed as trees (`console`), and exported over OTLP too when an endpoint is set (by
 /// `--otlp-endpoint` or `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`) unless `OTEL_TRACES_EXPORTER` says
-/// otherwise. Unlike a long-running service, the demo refuses a bad value instead of using the default.
+/// otherwise — over HTTP, or gRPC with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`. Unlike a long-running
+/// service, the demo refuses a bad value instead of using the default.
 func makeDemoProvider(serviceName: String, otlpEndpoint: String?, logger: Logger) async throws -> TracerProvider {
-    var environment = ProcessInfo.processInfo.environment
-    if let endpoint = otlpEndpoint {
-        let name = endpoint.hasSuffix("/v1/traces") ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT"
-        environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = nil
-        environment[name] = endpoint
-    }
-    let exportsOverOTLP = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].contains {
-        !(environment[$0] ?? "").isEmpty
-    }
+    var (environment, exportsOverOTLP) = demoEnvironment(signal: "TRACES", otlpEndpoint: otlpEndpoint)
     if (environment["OTEL_TRACES_EXPORTER"] ?? "").isEmpty {
         environment["OTEL_TRACES_EXPORTER"] = exportsOverOTLP ? "console,otlp" : "console"
     }
-    var configuration = TracerProvider.Configuration(serviceName: serviceName, environment: environment).withOTLP()
+    var configuration = TracerProvider.Configuration(serviceName: serviceName, environment: environment)
+        .withOTLP(defaultProtocol: .httpProtobuf)
     // Messages reach consumers after the producing request ended: print whole traces, at the end
     // or once a trace has been quiet for a while.
     configuration.exporterFactories["console"] = { _ in ConsoleSpanExporter(quietPeriod: .seconds(30)) }

@@ -18,8 +18,8 @@ struct Pipeline: AsyncParsableCommand {
         discussion: """
             Runs on an embedded Kafka broker unless --bootstrap-servers (or KAFKA_BOOTSTRAP_SERVERS) \
             names a cluster. Traces are printed as trees; with --otlp-endpoint (or \
-            OTEL_EXPORTER_OTLP_ENDPOINT) they are also exported over OTLP/HTTP, for example to the \
-            Jaeger of docker-compose.yml.
+            OTEL_EXPORTER_OTLP_ENDPOINT) they are also exported over OTLP/HTTP, or OTLP/gRPC with \
+            OTEL_EXPORTER_OTLP_PROTOCOL=grpc, for example to the Jaeger of docker-compose.yml.
             """
     )
 
@@ -32,7 +32,7 @@ struct Pipeline: AsyncParsableCommand {
     @Option(help: "Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS, else an embedded broker).")
     var bootstrapServers: String?
 
-    @Option(help: "OTLP/HTTP endpoint, such as http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT).")
+    @Option(help: "OTLP endpoint, such as http://localhost:4318, or http://localhost:4317 with OTEL_EXPORTER_OTLP_PROTOCOL=grpc (default: OTEL_EXPORTER_OTLP_ENDPOINT).")
     var otlpEndpoint: String?
 
     @Option(help: "Appended to the topic names (orders, payments, payments-dlq), to run several pipelines on one cluster.")

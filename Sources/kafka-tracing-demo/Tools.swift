@@ -13,7 +13,7 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS, else localhost:9092).")
     var bootstrapServers: String?
 
-    @Option(help: "OTLP/HTTP endpoint, such as http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; traces are printed either way).")
+    @Option(help: "OTLP endpoint, such as http://localhost:4318, or http://localhost:4317 with OTEL_EXPORTER_OTLP_PROTOCOL=grpc (default: OTEL_EXPORTER_OTLP_ENDPOINT; traces are printed either way).")
     var otlpEndpoint: String?
 
     @Option(help: "service.name of this tool's spans (default: OTEL_SERVICE_NAME, else the command's name).")

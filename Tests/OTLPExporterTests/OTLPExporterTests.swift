@@ -373,7 +373,7 @@ struct OTLPConfigurationTests {
     @Test(
         "unsupported or malformed settings are rejected with what to fix",
         arguments: [
-            (["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"], "grpc is not supported yet"),
+            (["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "c:4317", "OTEL_EXPORTER_OTLP_INSECURE": "yes"], "not a boolean"),
             (["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"], "not an OTLP protocol"),
             (["OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"], "use gzip or none"),
             (["OTEL_EXPORTER_OTLP_TIMEOUT": "soon"], "whole milliseconds"),
@@ -415,7 +415,7 @@ struct OTLPConfigurationTests {
         )
         #expect(broken.exporterNames.isEmpty)
         #expect(broken.configurationProblems.count == 1)
-        #expect(broken.configurationProblems.first?.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported yet") == true)
+        #expect(broken.configurationProblems.first?.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the OTLPGRPCExporter module") == true)
     }
 }
 

@@ -14,6 +14,8 @@ public struct OTLPExporterConfiguration: Sendable {
         public static let httpProtobuf = WireProtocol(value: "http/protobuf")
         /// JSON over HTTP (`http/json`).
         public static let httpJSON = WireProtocol(value: "http/json")
+        /// Protobuf over gRPC (`grpc`, port 4317): exported by the `OTLPGRPCExporter` module.
+        public static let grpc = WireProtocol(value: "grpc")
         public var description: String { self.value }
     }
 
@@ -27,8 +29,12 @@ public struct OTLPExporterConfiguration: Sendable {
 
     /// The full URL spans are posted to, such as `http://localhost:4318/v1/traces`.
     /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used as is; `OTEL_EXPORTER_OTLP_ENDPOINT` gets
-    /// `/v1/traces` appended.)
+    /// `/v1/traces` appended.) Over gRPC, the collector's address, such as
+    /// `http://localhost:4317` (the default): `https://` or no scheme means TLS, unless
+    /// ``insecure`` (`OTEL_EXPORTER_OTLP_INSECURE=true`) for an address without a scheme.
     public var endpoint: String?
+    /// gRPC only, for an ``endpoint`` without a scheme: `true` for a plaintext connection.
+    public var insecure: Bool?
     /// Extra request headers, such as an authorization token. Their values are never logged.
     public var headers: [String: String]?
     /// How long one export may take, retries included (default 10 s).
@@ -45,6 +51,7 @@ public struct OTLPExporterConfiguration: Sendable {
 
     public init(
         endpoint: String? = nil,
+        insecure: Bool? = nil,
         headers: [String: String]? = nil,
         timeout: Duration? = nil,
         compression: Compression? = nil,
@@ -55,6 +62,7 @@ public struct OTLPExporterConfiguration: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         self.endpoint = endpoint
+        self.insecure = insecure
         self.headers = headers
         self.timeout = timeout
         self.compression = compression
@@ -66,29 +74,37 @@ public struct OTLPExporterConfiguration: Sendable {
     }
 
     /// The settings in force, with every default applied.
-    struct Resolved: Sendable {
-        var url: String
-        var headers: [(String, String)]
-        var timeout: Duration
-        var compression: Compression
-        var wireProtocol: WireProtocol
-        var certificateFile: String?
-        var clientCertificateFile: String?
-        var clientKeyFile: String?
+    package struct Resolved: Sendable {
+        /// The URL posted to; over gRPC, the endpoint as given.
+        package var url: String
+        /// gRPC: where to connect, and whether with TLS.
+        package var host: String
+        package var port: Int
+        package var usesTLS: Bool
+        package var headers: [(String, String)]
+        package var timeout: Duration
+        package var compression: Compression
+        package var wireProtocol: WireProtocol
+        /// The variable that chose the protocol, for messages.
+        package var protocolVariable: String?
+        package var certificateFile: String?
+        package var clientCertificateFile: String?
+        package var clientKeyFile: String?
     }
 
     /// Resolves code, environment and defaults.
     /// - Throws: ``OTLPExporterError`` for an unsupported protocol or compression, a malformed
     ///   endpoint, header list or timeout.
     /// What is exported: each signal has its own path and `OTEL_EXPORTER_OTLP_{SIGNAL}_*` variables.
-    enum Signal: String, Sendable {
+    package enum Signal: String, Sendable {
         case traces
         case metrics
 
-        var variablePrefix: String { "OTEL_EXPORTER_OTLP_\(self.rawValue.uppercased())_" }
+        package var variablePrefix: String { "OTEL_EXPORTER_OTLP_\(self.rawValue.uppercased())_" }
     }
 
-    func resolve(signal: Signal = .traces) throws(OTLPExporterError) -> Resolved {
+    /// - Parameter defaultProtocol: the protocol when neither code nor environment names one.
+    package func resolve(signal: Signal = .traces, defaultProtocol: WireProtocol = .httpProtobuf) throws(OTLPExporterError) -> Resolved {
         let environment = self.environment
         func variable(_ suffix: String) -> (name: String, value: String)? {
             for name in ["\(signal.variablePrefix)\(suffix)", "OTEL_EXPORTER_OTLP_\(suffix)"] {
@@ -99,6 +115,24 @@ public struct OTLPExporterConfiguration: Sendable {
             return nil
         }
 
+        let wireProtocol: WireProtocol
+        var protocolVariable: String?
+        if let configured = self.wireProtocol {
+            wireProtocol = configured
+        } else if let (name, value) = variable("PROTOCOL") {
+            protocolVariable = name
+            switch value.lowercased() {
+            case "http/protobuf": wireProtocol = .httpProtobuf
+            case "http/json": wireProtocol = .httpJSON
+            case "grpc": wireProtocol = .grpc
+            default:
+                throw OTLPExporterError("\(name)=\(value) is not an OTLP protocol: use http/protobuf, http/json or grpc")
+            }
+        } else {
+            wireProtocol = defaultProtocol
+        }
+        let isGRPC = wireProtocol == .grpc
+
         var url: String
         if let endpoint = self.endpoint {
             url = endpoint
@@ -106,35 +140,44 @@ public struct OTLPExporterConfiguration: Sendable {
             !specific.isEmpty
         {
             url = specific
+        } else if isGRPC {
+            // gRPC: one address for every signal, used as is.
+            let base = environment["OTEL_EXPORTER_OTLP_ENDPOINT"]?.trimmingCharacters(in: .whitespaces) ?? ""
+            url = base.isEmpty ? "http://localhost:4317" : base
         } else {
             let base = environment["OTEL_EXPORTER_OTLP_ENDPOINT"]?.trimmingCharacters(in: .whitespaces) ?? ""
             url = (base.isEmpty ? "http://localhost:4318" : base)
             url = (url.hasSuffix("/") ? String(url.dropLast()) : url) + "/v1/\(signal.rawValue)"
         }
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
-            parsed.host != nil
-        else {
-            throw OTLPExporterError(
-                "invalid OTLP endpoint \"\(url)\": give an http:// or https:// URL such as http://localhost:4318/v1/\(signal.rawValue)"
-            )
-        }
-
-        let wireProtocol: WireProtocol
-        if let configured = self.wireProtocol {
-            wireProtocol = configured
-        } else if let (name, value) = variable("PROTOCOL") {
-            switch value.lowercased() {
-            case "http/protobuf": wireProtocol = .httpProtobuf
-            case "http/json": wireProtocol = .httpJSON
-            case "grpc":
-                throw OTLPExporterError(
-                    "\(name)=grpc is not supported yet: use http/protobuf (the default, port 4318) or http/json"
-                )
-            default:
-                throw OTLPExporterError("\(name)=\(value) is not an OTLP protocol: use http/protobuf or http/json")
+        let host: String
+        let port: Int
+        let usesTLS: Bool
+        if isGRPC && !url.contains("://") {
+            // `host:port` with no scheme: TLS unless OTEL_EXPORTER_OTLP_INSECURE=true.
+            guard let parsed = URL(string: "grpc://" + url), let parsedHost = parsed.host, !parsedHost.isEmpty else {
+                throw OTLPExporterError("invalid OTLP endpoint \"\(url)\": give an address such as http://localhost:4317")
             }
+            host = parsedHost
+            port = parsed.port ?? 4317
+            var insecure = self.insecure ?? false
+            if self.insecure == nil, let (name, value) = variable("INSECURE") {
+                switch value.lowercased() {
+                case "true": insecure = true
+                case "false": insecure = false
+                default: throw OTLPExporterError("\(name)=\(value) is not a boolean: use true or false")
+                }
+            }
+            usesTLS = !insecure
         } else {
-            wireProtocol = .httpProtobuf
+            let example = isGRPC ? "http://localhost:4317" : "http://localhost:4318/v1/\(signal.rawValue)"
+            guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
+                let parsedHost = parsed.host, !parsedHost.isEmpty
+            else {
+                throw OTLPExporterError("invalid OTLP endpoint \"\(url)\": give an http:// or https:// URL such as \(example)")
+            }
+            host = parsedHost
+            usesTLS = scheme == "https"
+            port = parsed.port ?? (isGRPC ? 4317 : (usesTLS ? 443 : 80))
         }
 
         let compression: Compression
@@ -181,10 +224,14 @@ public struct OTLPExporterConfiguration: Sendable {
 
         return Resolved(
             url: url,
+            host: host,
+            port: port,
+            usesTLS: usesTLS,
             headers: headers,
             timeout: timeout,
             compression: compression,
             wireProtocol: wireProtocol,
+            protocolVariable: protocolVariable,
             certificateFile: self.certificateFile ?? variable("CERTIFICATE")?.value,
             clientCertificateFile: self.clientCertificateFile ?? variable("CLIENT_CERTIFICATE")?.value,
             clientKeyFile: self.clientKeyFile ?? variable("CLIENT_KEY")?.value
@@ -195,7 +242,7 @@ public struct OTLPExporterConfiguration: Sendable {
 /// A configuration or transport problem of the OTLP exporter, with what to fix.
 public struct OTLPExporterError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
     public var description: String { "OTLPExporterError: \(self.message)" }
 }
 

@@ -1,10 +1,11 @@
 import MetricsSDK
+import NIOCore
 import TracingSDK
 
 /// Maps a collection to OTLP's `ExportMetricsServiceRequest` (opentelemetry-proto
 /// `metrics/v1/metrics.proto`): one resource, one scope, each instrument a `Metric` whose points
 /// are a `Sum` (monotonic), a `Gauge` or an explicit-bucket `Histogram`.
-enum OTLPMetricsEncoding {
+package enum OTLPMetricsEncoding {
     typealias Request = Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest
 
     static func request(_ batch: MetricBatch) -> Request {
@@ -21,7 +22,12 @@ enum OTLPMetricsEncoding {
     }
 
     /// Data points in a batch (for the exporter's counts).
-    static func pointCount(_ batch: MetricBatch) -> Int { batch.metrics.reduce(0) { $0 + $1.points.count } }
+    /// The request's protobuf bytes, as a request body.
+    package static func requestBody(_ batch: MetricBatch) throws -> ByteBuffer {
+        ByteBuffer(bytes: try self.request(batch).serializedBytes() as [UInt8])
+    }
+
+    package static func pointCount(_ batch: MetricBatch) -> Int { batch.metrics.reduce(0) { $0 + $1.points.count } }
 
     private static func metric(_ data: MetricData) -> Opentelemetry_Proto_Metrics_V1_Metric {
         var metric = Opentelemetry_Proto_Metrics_V1_Metric()

@@ -21,7 +21,7 @@ import TracingSDK
 /// costs its page faults every time), and leaves room for each nested message's length before
 /// writing the message: one byte for attributes, two for spans, moving the body only when the
 /// guess was wrong.
-struct OTLPProtobufWriter: ~Copyable {
+package struct OTLPProtobufWriter: ~Copyable {
     private var base: UnsafeMutableRawPointer
     private var capacity: Int
     private var count = 0
@@ -60,6 +60,11 @@ struct OTLPProtobufWriter: ~Copyable {
     // MARK: Request
 
     /// The request for a batch grouped as ``OTLPEncoding/group(_:)`` groups it.
+    /// An `ExportTraceServiceRequest` for the spans, grouped by resource and scope.
+    package static func request(_ spans: [FinishedSpan]) -> ByteBuffer {
+        self.request(spans, OTLPEncoding.group(spans))
+    }
+
     static func request(_ spans: [FinishedSpan], _ groups: OTLPEncoding.Groups) -> ByteBuffer {
         self.request(spans, groups) { bytes in
             var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)

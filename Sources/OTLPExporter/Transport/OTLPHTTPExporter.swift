@@ -33,13 +33,7 @@ public final class OTLPHTTPExporter: SpanExporter {
     private let settings: OTLPExporterConfiguration.Resolved
     private let client: HTTPClient
     private let ownsClient: Bool
-    private let logger: Logger
-    private let exported = Atomic<Int>(0)
-    private let failed = Atomic<Int>(0)
-    private let rejected = Atomic<Int>(0)
-    private let retried = Atomic<Int>(0)
-    private let partialSuccessLogged = Atomic<Bool>(false)
-    private let failureLog = Mutex<ContinuousClock.Instant?>(nil)
+    let counters: OTLPExportCounters
 
     /// The URL spans are posted to.
     public var endpoint: String { self.settings.url }
@@ -57,9 +51,15 @@ public final class OTLPHTTPExporter: SpanExporter {
     init(configuration: OTLPExporterConfiguration, logger: Logger, signal: OTLPExporterConfiguration.Signal) throws {
         self.signal = signal
         self.settings = try configuration.resolve(signal: signal)
+        guard self.settings.wireProtocol != .grpc else {
+            throw OTLPExporterError(
+                "\(self.settings.protocolVariable ?? "wireProtocol")=grpc needs the OTLPGRPCExporter module: import it and "
+                    + "use withOTLP(defaultProtocol:) or OTLPGRPCExporter, or use http/protobuf (port 4318)"
+            )
+        }
         var logger = logger
         logger[metadataKey: "otlp.endpoint"] = "\(self.settings.url)"
-        self.logger = logger
+        self.counters = OTLPExportCounters(signal: signal, logger: logger)
         if self.settings.certificateFile != nil || self.settings.clientCertificateFile != nil {
             var tls = TLSConfiguration.makeClientConfiguration()
             do {
@@ -97,25 +97,10 @@ public final class OTLPHTTPExporter: SpanExporter {
     /// `HTTPClient.shared` (a client must be shut down before it is released).
     private static let sharedClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
 
-    public var statistics: Statistics {
-        Statistics(
-            exportedSpans: self.exported.load(ordering: .relaxed),
-            failedSpans: self.failed.load(ordering: .relaxed),
-            rejectedSpans: self.rejected.load(ordering: .relaxed),
-            retries: self.retried.load(ordering: .relaxed)
-        )
-    }
+    public var statistics: Statistics { self.counters.statistics }
 
     public func export(_ batch: [FinishedSpan]) async throws {
-        guard !batch.isEmpty else { return }
-        do {
-            try await self.send(self.encode(batch), spanCount: batch.count)
-            self.exported.add(batch.count, ordering: .relaxed)
-        } catch {
-            self.failed.add(batch.count, ordering: .relaxed)
-            self.logFailure(error, spanCount: batch.count)
-            throw error
-        }
+        try await self.counters.exporting(batch.count) { try await self.send(self.encode(batch), spanCount: batch.count) }
     }
 
     public func forceFlush() async throws {}
@@ -147,9 +132,6 @@ public final class OTLPHTTPExporter: SpanExporter {
         return try buffer.compress(with: .gzip(), allocator: ByteBufferAllocator())
     }
 
-    func countExported(_ count: Int) { self.exported.add(count, ordering: .relaxed) }
-    func countFailed(_ count: Int) { self.failed.add(count, ordering: .relaxed) }
-
     // MARK: Transport
 
     private static let retryableStatuses: Set<UInt> = [429, 502, 503, 504]
@@ -157,7 +139,6 @@ public final class OTLPHTTPExporter: SpanExporter {
     /// POSTs one body with retries until the timeout. (`spanCount`: the items in it, spans or
     /// data points, for messages.)
     func send(_ body: ByteBuffer, spanCount: Int) async throws {
-        let deadline = ContinuousClock.now + self.settings.timeout
         var request = HTTPClientRequest(url: self.settings.url)
         request.method = .POST
         request.headers.add(
@@ -169,27 +150,24 @@ public final class OTLPHTTPExporter: SpanExporter {
         for (name, value) in self.settings.headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(body)
 
-        var backoff = Duration.milliseconds(250)
-        while true {
-            let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero else {
-                throw OTLPExporterError("export timed out after \(self.settings.timeout) (\(self.itemName): \(spanCount))")
-            }
-            var retryAfter: Duration?
-            var failure: OTLPExporterError
+        try await OTLPRetryLoop.run(timeout: self.settings.timeout, counters: self.counters, items: spanCount) { remaining in
+            let failure: OTLPExporterError
             do {
-                let response = try await self.client.execute(request, timeout: .nanoseconds(Self.nanoseconds(remaining)))
+                let response = try await self.client.execute(request, timeout: .nanoseconds(remaining.nanoseconds))
                 let responseBody = try await response.body.collect(upTo: 4 * 1024 * 1024)
                 let status = response.status.code
                 if (200..<300).contains(status) {
-                    self.handleSuccess(responseBody, isJSON: response.headers.first(name: "Content-Type")?.contains("json") ?? false)
-                    return
+                    self.counters.responded(
+                        Array(responseBody.readableBytesView),
+                        isJSON: response.headers.first(name: "Content-Type")?.contains("json") ?? false
+                    )
+                    return .done
                 }
                 failure = OTLPExporterError(
                     "the collector answered \(status) \(response.status.reasonPhrase)\(Self.snippet(responseBody))"
                 )
                 guard Self.retryableStatuses.contains(status) else { throw failure }
-                retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+                return .retry(failure, after: response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter))
             } catch let error as OTLPExporterError {
                 throw error
             } catch is CancellationError {
@@ -197,73 +175,9 @@ public final class OTLPHTTPExporter: SpanExporter {
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 // Connection refused, reset, timed out: the collector may come back.
-                failure = OTLPExporterError("cannot reach the collector: \(error)")
+                return .retry(OTLPExporterError("cannot reach the collector: \(error)"), after: nil)
             }
-            // Exponential backoff with jitter, or what the collector asked for.
-            let jittered = backoff * Double.random(in: 0.5...1.5)
-            let delay = retryAfter ?? jittered
-            backoff = min(backoff * 2, .seconds(5))
-            guard ContinuousClock.now + delay < deadline else { throw failure }
-            self.retried.add(1, ordering: .relaxed)
-            self.logger.debug("Retrying an OTLP export", metadata: ["reason": "\(failure.message)", "delay": "\(delay)"])
-            try await Task.sleep(for: delay)
         }
-    }
-
-    /// `spans` or `data points`.
-    var itemName: String { self.signal == .traces ? "spans" : "data points" }
-
-    private func handleSuccess(_ body: ByteBuffer, isJSON: Bool) {
-        guard body.readableBytes > 0 else { return }
-        let bytes = Array(body.readableBytesView)
-        let rejected: Int64
-        let message: String
-        switch self.signal {
-        case .traces:
-            guard let partial = Self.decode(Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse.self, bytes, isJSON)?.partialSuccess
-            else { return }
-            (rejected, message) = (partial.rejectedSpans, partial.errorMessage)
-        case .metrics:
-            guard let partial = Self.decode(Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceResponse.self, bytes, isJSON)?.partialSuccess
-            else { return }
-            (rejected, message) = (partial.rejectedDataPoints, partial.errorMessage)
-        }
-        guard rejected > 0 || !message.isEmpty else { return }
-        self.rejected.add(Int(rejected), ordering: .relaxed)
-        let first = !self.partialSuccessLogged.exchange(true, ordering: .relaxed)
-        self.logger.log(
-            level: first ? .warning : .debug,
-            "The collector rejected part of an export",
-            metadata: [self.signal == .traces ? "otlp.rejectedSpans" : "otlp.rejectedDataPoints": "\(rejected)", "otlp.message": "\(message)"]
-        )
-    }
-
-    private static func decode<Response: SwiftProtobuf.Message>(_ type: Response.Type, _ bytes: [UInt8], _ isJSON: Bool) -> Response? {
-        if isJSON {
-            var options = JSONDecodingOptions()
-            options.ignoreUnknownFields = true
-            return try? Response(jsonUTF8Bytes: bytes, options: options)
-        }
-        return try? Response(serializedBytes: bytes)
-    }
-
-    func logFailure(_ error: any Error, spanCount: Int) {
-        let now = ContinuousClock.now
-        let shouldLog = self.failureLog.withLock { last in
-            if let previous = last, now - previous < .seconds(10) { return false }
-            last = now
-            return true
-        }
-        let level: Logger.Level = shouldLog ? .warning : .debug
-        self.logger.log(
-            level: level,
-            self.signal == .traces ? "Spans could not be exported and were dropped" : "Metrics could not be exported and were dropped",
-            metadata: [
-                "otlp.error": "\(error)",
-                "otlp.droppedSpans": "\(spanCount)",
-                "otlp.droppedSpansTotal": "\(self.failed.load(ordering: .relaxed))",
-            ]
-        )
     }
 
     static func parseRetryAfter(_ value: String) -> Duration? {
@@ -282,10 +196,5 @@ public final class OTLPHTTPExporter: SpanExporter {
         guard body.readableBytes > 0 else { return "" }
         let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
         return ": \(text)"
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

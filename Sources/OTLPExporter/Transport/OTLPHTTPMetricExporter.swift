@@ -25,15 +25,7 @@ public final class OTLPHTTPMetricExporter: MetricExporter {
 
     public func export(_ batch: MetricBatch) async throws {
         let points = OTLPMetricsEncoding.pointCount(batch)
-        guard points > 0 else { return }
-        do {
-            try await self.transport.send(try self.encode(batch), spanCount: points)
-            self.transport.countExported(points)
-        } catch {
-            self.transport.countFailed(points)
-            self.transport.logFailure(error, spanCount: points)
-            throw error
-        }
+        try await self.transport.counters.exporting(points) { try await self.transport.send(try self.encode(batch), spanCount: points) }
     }
 
     public func shutdown() async { await self.transport.shutdown() }
