@@ -277,6 +277,18 @@ struct MessagingMetricsProbeTests {
         #expect((metrics.timers(label: MessagingMetricName.queueTime).first?.values.first ?? 0) >= 2_000_000_000)
         #expect(metrics.timers(label: MessagingMetricName.processDuration).flatMap(\.values).count == 1)
         #expect((metrics.recorders(label: MessagingMetricName.consumerLagSeconds).first?.lastValue ?? 0) >= 2)
+        // Beyond the table's 2000 attribute sets, instruments are made per use: nothing is lost.
+        let many = try #require(withMetricsFactory(metrics) { MessagingMetricsProbe() })
+        for round in 0..<2 {
+            for index in 0..<2100 {
+                many.delivered(topic: "t\(index)", topicIdentity: UInt(100 + index), partition: 0, latencyMicroseconds: Int64(10 + round))
+            }
+        }
+        let perTopic = Dictionary(
+            metrics.counters(label: MessagingMetricName.sentMessages).map { (dimensions($0.dimensions)["messaging.destination.name"] ?? "", $0.totalValue) },
+            uniquingKeysWith: +
+        )
+        #expect((0..<2100).allSatisfy { perTopic["t\($0)"] == 2 })
         // No backend, no probe: nothing is measured at all, as for a client.
         #expect(withMetricsFactory(NOOPMetricsHandler.instance) { MessagingMetricsProbe() } == nil)
     }

@@ -258,12 +258,12 @@ public final class TracedConsumer: Sendable {
 
         // Metrics (with or without a tracer): each message counted once, and how long it waited.
         let metrics = self.metrics
-        let instruments = metrics?.received(messages) ?? []
+        let received = metrics?.received(messages) ?? .none
         let partition = messages.count == 1 ? messages[0].partition : nil
 
         var attempt = 0
         while true {
-            let started = metrics == nil ? 0 : monotonicNanoseconds()
+            let started = metrics == nil ? 0 : attempt == 0 ? received.monotonic : monotonicNanoseconds()
             let span = tracer.startAnySpan(spanName, context: parent, ofKind: .consumer)
             if span.isRecording {
                 for context in producerContexts where !context.isEmpty {
@@ -278,7 +278,7 @@ public final class TracedConsumer: Sendable {
                 let spanContext = span.context
                 try await InstrumentationContext.withValue(spanContext) { try await handler(messages) }
                 span.end()
-                metrics?.processed(messages, instruments, topic: topic, partition: partition, started: started, errorType: nil)
+                metrics?.processed(messages, received, topic: topic, partition: partition, started: started, errorType: nil)
                 for message in messages {
                     try? self.consumer.storeOffset(message)
                     self.settle?.processed(message, context: spanContext, tracer: tracer)
@@ -292,7 +292,7 @@ public final class TracedConsumer: Sendable {
                 }
                 let failedContext = span.context
                 span.end()
-                metrics?.processed(messages, instruments, topic: topic, partition: partition, started: started, errorType: errorType(error))
+                metrics?.processed(messages, received, topic: topic, partition: partition, started: started, errorType: errorType(error))
                 if error is CancellationError { throw error }
                 if attempt < self.failurePolicy.retries {
                     attempt += 1

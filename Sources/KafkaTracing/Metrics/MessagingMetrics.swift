@@ -59,18 +59,28 @@ final class MessagingMetrics: Sendable {
     }
 
     /// A delivery report's attribute set, without making the topic's name.
-    private struct DeliveryKey: Hashable, Sendable {
+    private struct DeliveryKey: TableKey {
         var topic: UInt
         var partition: Int32
         var errorCode: Int32?
+
+        var tableHash: UInt64 {
+            mix(UInt64(self.topic) ^ (UInt64(UInt32(bitPattern: self.partition)) << 3) ^ (UInt64(UInt32(bitPattern: self.errorCode ?? -1)) << 35))
+        }
     }
 
     /// An attribute set by name (consumers, and sends that failed before librdkafka had them).
-    private struct NamedKey: Hashable, Sendable {
+    private struct NamedKey: TableKey {
         /// `nil` for an operation on several topics.
         var topic: String?
         var partition: Int32?
         var errorType: String?
+
+        var tableHash: UInt64 {
+            var hash = fnv1a(self.topic) ^ UInt64(UInt32(bitPattern: self.partition ?? -1))
+            if let errorType = self.errorType { hash ^= fnv1a(errorType) &* 31 }
+            return mix(hash)
+        }
     }
 
     let factory: any MetricsFactory
@@ -120,25 +130,44 @@ final class MessagingMetrics: Sendable {
         let instruments = self.deliveries.instruments(for: key) {
             self.make(topic: topic(), partition: partition >= 0 ? partition : nil, errorType: errorCode?.name)
         }
-        instruments.count?.increment()
-        if let latencyMicroseconds { instruments.duration.recordNanoseconds(latencyMicroseconds &* 1000) }
+        instruments.with { instruments in
+            instruments.count?.increment()
+            if let latencyMicroseconds { instruments.duration.recordNanoseconds(latencyMicroseconds &* 1000) }
+        }
     }
 
-    /// Messages handed to a handler: each counted once, and how long it waited in Kafka
-    /// recorded. Returns each message's instruments, for ``processed(_:_:topic:partition:started:errorType:)``.
-    func received(_ messages: [KafkaConsumerMessage]) -> [Instruments] {
+    /// What ``received(_:)`` found for a handler call, for ``processed(_:_:topic:partition:started:errorType:)``:
+    /// each message's instruments (the first inline: one message, no array), and the clocks then.
+    struct Received {
+        fileprivate let first: InstrumentsRef?
+        fileprivate let rest: [InstrumentsRef]
+        /// ``monotonicNanoseconds()`` and the wall clock (ms), read together: the first attempt's
+        /// start (one clock read fewer per message).
+        let monotonic: UInt64
+        fileprivate let wall: Int64
+
+        static let none = Received(first: nil, rest: [], monotonic: 0, wall: 0)
+    }
+
+    /// Messages handed to a handler: each counted once, and how long it waited in Kafka recorded.
+    func received(_ messages: [KafkaConsumerMessage]) -> Received {
         let now = wallClockMilliseconds()
-        var instruments: [Instruments] = []
-        instruments.reserveCapacity(messages.count)
-        for message in messages {
-            let perMessage = self.instruments(topic: message.topic, partition: message.partition, errorType: nil)
-            perMessage.count?.increment()
-            if let timestamp = message.timestamp {
-                perMessage.queueTime?.recordNanoseconds(max(now - timestamp.milliseconds, 0) * 1_000_000)
+        func receive(_ message: KafkaConsumerMessage) -> InstrumentsRef {
+            let perMessage = self.instrumentsRef(topic: message.topic, partition: message.partition, errorType: nil)
+            perMessage.with { instruments in
+                instruments.count?.increment()
+                if let timestamp = message.timestamp {
+                    instruments.queueTime?.recordNanoseconds(max(now - timestamp.milliseconds, 0) * 1_000_000)
+                }
             }
-            instruments.append(perMessage)
+            return perMessage
         }
-        return instruments
+        var rest: [InstrumentsRef] = []
+        if messages.count > 1 {
+            rest.reserveCapacity(messages.count - 1)
+            for message in messages.dropFirst() { rest.append(receive(message)) }
+        }
+        return Received(first: messages.first.map(receive), rest: rest, monotonic: monotonicNanoseconds(), wall: now)
     }
 
     /// A send that failed before librdkafka took the message (no report will come).
@@ -148,6 +177,10 @@ final class MessagingMetrics: Sendable {
 
     /// The instruments for one topic, partition and outcome, found without a lock.
     func instruments(topic: String?, partition: Int32?, errorType: String?) -> Instruments {
+        self.instrumentsRef(topic: topic, partition: partition, errorType: errorType).with { $0 }
+    }
+
+    private func instrumentsRef(topic: String?, partition: Int32?, errorType: String?) -> InstrumentsRef {
         self.named.instruments(for: NamedKey(topic: topic, partition: partition, errorType: errorType)) {
             self.make(topic: topic, partition: partition, errorType: errorType)
         }
@@ -155,29 +188,34 @@ final class MessagingMetrics: Sendable {
 
     /// `messaging.process.duration` for one attempt; after a success, the age of each message.
     /// - Parameters:
-    ///   - instruments: each message's, from the start of processing.
+    ///   - received: what ``received(_:)`` found for these messages.
     ///   - started: ``monotonicNanoseconds()`` when the attempt started.
     func processed(
         _ messages: [KafkaConsumerMessage],
-        _ instruments: [Instruments],
+        _ received: Received,
         topic: String?,
         partition: Int32?,
         started: UInt64,
         errorType: String?
     ) {
-        let elapsed = Int64(monotonicNanoseconds() &- started)
+        let ended = monotonicNanoseconds()
+        let elapsed = ended &- started
         // One message that succeeded has the attribute set it was counted with; otherwise look
         // up the batch's (or the failure's).
-        let duration =
-            messages.count == 1 && errorType == nil
-            ? instruments[0].duration
-            : self.instruments(topic: topic, partition: partition, errorType: errorType).duration
-        duration.recordNanoseconds(elapsed)
+        if messages.count == 1 && errorType == nil, let first = received.first {
+            first.with { $0.duration.recordNanoseconds(Int64(elapsed)) }
+        } else {
+            self.instrumentsRef(topic: topic, partition: partition, errorType: errorType).with {
+                $0.duration.recordNanoseconds(Int64(elapsed))
+            }
+        }
         guard errorType == nil else { return }
-        let now = wallClockMilliseconds()
-        for (message, perMessage) in zip(messages, instruments) {
-            guard let timestamp = message.timestamp else { continue }
-            perMessage.age?.record(Double(max(now - timestamp.milliseconds, 0)) / 1000)
+        // The wall clock now, without reading it again.
+        let now = received.wall + Int64((ended &- received.monotonic) / 1_000_000)
+        for (index, message) in messages.enumerated() {
+            guard let timestamp = message.timestamp, let perMessage = index == 0 ? received.first : received.rest[index - 1]
+            else { continue }
+            perMessage.with { $0.age?.record(Double(max(now - timestamp.milliseconds, 0)) / 1000) }
         }
     }
 
@@ -235,23 +273,84 @@ func wallClockMilliseconds() -> Int64 {
     Int64(wallClockNanoseconds() / 1_000_000)
 }
 
-/// An insert-only open-addressing hash table whose slots are written once
-/// (`AtomicLazyReference`): a lookup is a few atomic loads, never a lock, so threads sending at
-/// once do not contend. Entries are never removed; when ``maxEntries`` are in, or a probe finds no
-/// room, instruments are made per use instead.
-private final class InstrumentTable<Key: Hashable & Sendable>: @unchecked Sendable {
-    final class Entry: Sendable {
+/// A key of an ``InstrumentTable``, with a cheap hash of its own (SipHash, `hashValue`, would
+/// cost more than the rest of a lookup).
+private protocol TableKey: Equatable, Sendable {
+    var tableHash: UInt64 { get }
+}
+
+/// MurmurHash3's finalizer: every input bit moves the low bits the table's mask keeps.
+private func mix(_ value: UInt64) -> UInt64 {
+    var x = value
+    x ^= x >> 33
+    x = x &* 0xff51_afd7_ed55_8ccd
+    x ^= x >> 33
+    x = x &* 0xc4ce_b9fe_1a85_ec53
+    x ^= x >> 33
+    return x
+}
+
+/// FNV-1a over a string's UTF-8 bytes (in place: native strings are contiguous).
+private func fnv1a(_ string: String?) -> UInt64 {
+    guard let string else { return 0 }
+    func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return hash
+    }
+    if let hashed = string.utf8.withContiguousStorageIfAvailable(hash) { return hashed }
+    return hash(Array(string.utf8).withUnsafeBufferPointer { $0 })
+}
+
+/// A table entry's instruments, held by the table for the client's life.
+private final class InstrumentsBox: Sendable {
+    let instruments: MessagingMetrics.Instruments
+    init(_ instruments: MessagingMetrics.Instruments) { self.instruments = instruments }
+}
+
+/// Instruments found in a table: a pointer the table keeps alive, so passing it costs no
+/// reference counting (at two cores' rates, retains on shared objects were most of a lookup);
+/// or, when the table is full, instruments made for this use and owned here.
+struct InstrumentsRef {
+    private let entry: Unmanaged<InstrumentsBox>
+    /// Only for instruments made per use: keeps them alive.
+    private let owned: InstrumentsBox?
+
+    fileprivate init(table entry: Unmanaged<InstrumentsBox>) {
+        self.entry = entry
+        self.owned = nil
+    }
+
+    fileprivate init(owning box: InstrumentsBox) {
+        self.entry = Unmanaged.passUnretained(box)
+        self.owned = box
+    }
+
+    /// Valid while the ``MessagingMetrics`` it came from lives (its tables keep the entries).
+    func with<Result>(_ body: (borrowing MessagingMetrics.Instruments) -> Result) -> Result {
+        self.entry._withUnsafeGuaranteedRef { body($0.instruments) }
+    }
+}
+
+/// An insert-only open-addressing hash table whose slots are written once (a compare-and-exchange
+/// from empty): a lookup is a few atomic loads, never a lock and no reference counting, so
+/// threads recording at once do not contend. Entries are never removed (they are released with
+/// the table); when ``maxEntries`` are in, or a probe finds no room, instruments are made per use
+/// instead.
+private final class InstrumentTable<Key: TableKey>: @unchecked Sendable {
+    final class Entry {
         let key: Key
-        let instruments: MessagingMetrics.Instruments
-        init(key: Key, instruments: MessagingMetrics.Instruments) {
+        let box: InstrumentsBox
+        init(key: Key, box: InstrumentsBox) {
             self.key = key
-            self.instruments = instruments
+            self.box = box
         }
     }
 
     private var maxProbes: Int { 32 }
-    // (Allocated once, initialized in init, deinitialized in deinit: only this class touches it.)
-    private let slots: UnsafeMutablePointer<AtomicLazyReference<Entry>>
+    // (Allocated once, initialized in init, deinitialized in deinit: only this class touches it.
+    // Each slot holds a retained `Entry`, released in deinit.)
+    private let slots: UnsafeMutablePointer<Atomic<UnsafeRawPointer?>>
     private let mask: Int
     private let maxEntries: Int
     private let entries = Atomic<Int>(0)
@@ -260,32 +359,48 @@ private final class InstrumentTable<Key: Hashable & Sendable>: @unchecked Sendab
     init(capacity: Int, maxEntries: Int) {
         precondition(capacity > 0 && capacity & (capacity - 1) == 0)
         self.slots = .allocate(capacity: capacity)
-        for index in 0..<capacity { (self.slots + index).initialize(to: AtomicLazyReference()) }
+        for index in 0..<capacity { (self.slots + index).initialize(to: Atomic(nil)) }
         self.mask = capacity - 1
         self.maxEntries = maxEntries
     }
 
     deinit {
+        for index in 0...self.mask {
+            if let raw = self.slots[index].load(ordering: .acquiring) { Unmanaged<Entry>.fromOpaque(raw).release() }
+        }
         self.slots.deinitialize(count: self.mask + 1)
         self.slots.deallocate()
     }
 
-    func instruments(for key: Key, make: () -> MessagingMetrics.Instruments) -> MessagingMetrics.Instruments {
-        var index = key.hashValue & self.mask
+    func instruments(for key: Key, make: () -> MessagingMetrics.Instruments) -> InstrumentsRef {
+        var index = Int(truncatingIfNeeded: key.tableHash) & self.mask
         for _ in 0..<self.maxProbes {
-            let slot = self.slots + index
-            if let entry = slot.pointee.load() {
-                if entry.key == key { return entry.instruments }
+            if let raw = self.slots[index].load(ordering: .acquiring) {
+                let entry = Unmanaged<Entry>.fromOpaque(raw)
+                if let found = entry._withUnsafeGuaranteedRef({ $0.key == key ? Unmanaged.passUnretained($0.box) : nil }) {
+                    return InstrumentsRef(table: found)
+                }
             } else {
                 // (Relaxed: the bound is a limit on memory, not a synchronisation point.)
-                guard self.entries.load(ordering: .relaxed) < self.maxEntries else { return make() }
-                let made = Entry(key: key, instruments: make())
-                let winner = slot.pointee.storeIfNil(made)
-                if winner === made { self.entries.add(1, ordering: .relaxed) }
-                if winner.key == key { return winner.instruments }
+                guard self.entries.load(ordering: .relaxed) < self.maxEntries else { break }
+                let made = Unmanaged.passRetained(Entry(key: key, box: InstrumentsBox(make())))
+                let (stored, winner) = self.slots[index].compareExchange(
+                    expected: nil,
+                    desired: UnsafeRawPointer(made.toOpaque()),
+                    ordering: .acquiringAndReleasing
+                )
+                if stored {
+                    self.entries.add(1, ordering: .relaxed)
+                    return InstrumentsRef(table: made._withUnsafeGuaranteedRef { Unmanaged.passUnretained($0.box) })
+                }
+                made.release()
+                let other = Unmanaged<Entry>.fromOpaque(winner!)
+                if let found = other._withUnsafeGuaranteedRef({ $0.key == key ? Unmanaged.passUnretained($0.box) : nil }) {
+                    return InstrumentsRef(table: found)
+                }
             }
             index = (index + 1) & self.mask
         }
-        return make()
+        return InstrumentsRef(owning: InstrumentsBox(make()))
     }
 }

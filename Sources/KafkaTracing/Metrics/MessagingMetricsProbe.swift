@@ -37,14 +37,13 @@ public struct MessagingMetricsProbe: Sendable {
     /// seconds, as ``TracedConsumer`` records them around a handler.
     public func processed(_ messages: [KafkaConsumerMessage]) {
         guard let first = messages.first else { return }
-        let instruments = self.metrics.received(messages)
-        let started = monotonicNanoseconds()
+        let received = self.metrics.received(messages)
         self.metrics.processed(
             messages,
-            instruments,
+            received,
             topic: first.topic,
             partition: messages.count == 1 ? first.partition : nil,
-            started: started,
+            started: received.monotonic,
             errorType: nil
         )
     }
