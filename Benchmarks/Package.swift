@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.65.0"),
         .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.0.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.0.0"),
     ],
     targets: [
         // What several benchmarks share.
@@ -22,6 +24,11 @@ let package = Package(
             dependencies: [
                 .product(name: "TracingSDK", package: "swift-kafka-tracing"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],
             path: "Support/BenchmarkSupport"
         ),
@@ -43,7 +50,9 @@ let package = Package(
                 "BenchmarkSupport",
                 .product(name: "TracingSDK", package: "swift-kafka-tracing"),
                 .product(name: "OTLPExporter", package: "swift-kafka-tracing"),
+                .product(name: "OTLPGRPCExporter", package: "swift-kafka-tracing"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/OTLPExporterBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -68,6 +77,7 @@ let package = Package(
         .executableTarget(
             name: "KafkaThroughput",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "Kafka", package: "swift-kafka-tracing"),
                 .product(name: "KafkaTracing", package: "swift-kafka-tracing"),
                 .product(name: "TracingSDK", package: "swift-kafka-tracing"),

@@ -14,6 +14,7 @@
 //
 // Each prints `result messages=N seconds=S allocations=A …` like the C program, plus the peak
 // resident memory.
+import BenchmarkSupport
 import Foundation
 import Kafka
 import KafkaTracing
@@ -189,31 +190,11 @@ func consume(scenario: String, servers: String, topic: String, count: Int, endpo
     await provider?.shutdown()
 }
 
-/// An OTLP/HTTP collector that answers 200 to everything, as fast as it can (or never answers).
+/// An OTLP/HTTP collector that answers 200 to everything, as fast as it can (or never answers),
+/// until stdin closes; prints its port.
 func sink(hangs: Bool) async throws {
-    final class Handler: ChannelInboundHandler, Sendable {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-        let hangs: Bool
-        init(hangs: Bool) { self.hangs = hangs }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard case .end = self.unwrapInboundIn(data), !self.hangs else { return }
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "application/x-protobuf")
-            headers.add(name: "Content-Length", value: "0")
-            context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
-        }
-    }
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        .childChannelInitializer { channel in
-            channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(Handler(hangs: hangs)) }
-        }
-        .bind(host: "127.0.0.1", port: 0)
-        .get()
-    FileHandle.standardOutput.write(Data("\(channel.localAddress!.port!)\n".utf8))
-    // Until stdin closes.
+    let (channel, port) = try await startOTLPHTTPSink(hangs: hangs)
+    FileHandle.standardOutput.write(Data("\(port)\n".utf8))
     while let line = readLine(strippingNewline: false), !line.isEmpty {}
     try await channel.close()
 }
