@@ -73,6 +73,20 @@ let package = Package(
             path: "Benchmarks/KafkaBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Not an ordo-one benchmark: the metrics' cost over a traced message, interleaved (run.sh).
+        .executableTarget(
+            name: "MetricsCost",
+            dependencies: [
+                .product(name: "Kafka", package: "swift-kafka-tracing"),
+                .product(name: "KafkaTracing", package: "swift-kafka-tracing"),
+                .product(name: "TracingSDK", package: "swift-kafka-tracing"),
+                .product(name: "MetricsSDK", package: "swift-kafka-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Throughput/MetricsCost"
+        ),
         // Not an ordo-one benchmark: the throughput runs that run.sh puts beside the C baseline.
         .executableTarget(
             name: "KafkaThroughput",

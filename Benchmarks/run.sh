@@ -9,7 +9,9 @@
 #      ratio to C, ns and allocations per message, spans exported and dropped, peak memory; the
 #      sampled producer also runs against a collector that refuses connections and one that
 #      never answers (the Kafka path must keep its pace, memory bounded by the span queue);
-#   4. runs the ordo-one benchmarks (time and allocations per operation) against the same broker.
+#   4. measures the messaging metrics' cost over a traced handled message (MetricsCost,
+#      interleaved rounds: the ordo rows drift more than that difference);
+#   5. runs the ordo-one benchmarks (time and allocations per operation) against the same broker.
 # Environment: BENCH_COUNT (messages per producer run, 1000000), BENCH_SIZE (bytes, 100),
 # BENCH_CONSUME_COUNT (messages per consumer run, 100000), BENCH_ROUNDS (3),
 # BENCH_SKIP_ORDO=1 to stop after the table.
@@ -106,6 +108,10 @@ for name in rows:
     )
 PY
 rm -f "$RESULTS"
+
+echo "The messaging metrics' cost per handled message over the traced path (interleaved rounds):" >&2
+swift build -c release --product MetricsCost >&2
+"$BIN/MetricsCost"
 
 if [ "${BENCH_SKIP_ORDO:-0}" != 1 ]; then
     echo "ordo-one benchmarks (time and allocations per operation), on the same broker:" >&2

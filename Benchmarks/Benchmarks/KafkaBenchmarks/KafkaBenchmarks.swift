@@ -57,6 +57,12 @@ let benchmarks: @Sendable () -> Void = {
     }
     let unsampled = tracer(sampled: false)
     let sampled = tracer(sampled: true)
+    // Sampled, recording spans that go nowhere: the tracer's own work without an export thread
+    // competing for the two cores (for rows that compare tens of nanoseconds).
+    let recordingOnly = TracerProvider(
+        configuration: .init(serviceName: "benchmarks", sampler: AlwaysOnSampler(), exporters: [], environment: [:]),
+        logger: logger
+    ).tracer
 
     Benchmark("producer send, raw", configuration: .init(setup: { _ = try await producer.sendAndWait(message) })) { benchmark in
         for _ in benchmark.scaledIterations {
@@ -159,6 +165,30 @@ let benchmarks: @Sendable () -> Void = {
                 for _ in 0..<tasks {
                     group.addTask {
                         for _ in 0..<perTask { consumerProbe.processed(handled) }
+                    }
+                }
+            }
+        }
+        // The metrics' cost over the sampled traced path: the consumer's process span alone (the
+        // tracer reading its own clock), then the same span with the metrics, timed as
+        // TracedConsumer times it (the tracer takes the metrics' clock readings). The difference is
+        // what the metrics add to a traced message.
+        Benchmark("consumer process span alone, sampled (no exporter)\(suffix)") { benchmark in
+            let perTask = benchmark.scaledIterations.count / tasks
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for _ in 0..<perTask { MessagingMetricsProbe.span(of: recordingOnly) }
+                    }
+                }
+            }
+        }
+        Benchmark("consumer process span + messaging metrics, sampled (no exporter; MetricsSDK)\(suffix)") { benchmark in
+            let perTask = benchmark.scaledIterations.count / tasks
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for _ in 0..<perTask { consumerProbe.processed(handled, inSpanOf: recordingOnly) }
                     }
                 }
             }

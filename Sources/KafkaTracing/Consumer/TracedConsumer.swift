@@ -264,7 +264,8 @@ public final class TracedConsumer: Sendable {
         var attempt = 0
         while true {
             let started = metrics == nil ? 0 : attempt == 0 ? received.monotonic : monotonicNanoseconds()
-            let span = tracer.startAnySpan(spanName, context: parent, ofKind: .consumer)
+            // (With metrics, the span starts and ends at the metrics' clock readings: see ProcessTiming.)
+            let span = ProcessTiming.startSpan(spanName, context: parent, tracer: tracer, at: metrics == nil ? nil : started)
             if span.isRecording {
                 for context in producerContexts where !context.isEmpty {
                     span.addLink(SpanLink(context: context, attributes: [:]))
@@ -277,8 +278,8 @@ public final class TracedConsumer: Sendable {
             do {
                 let spanContext = span.context
                 try await InstrumentationContext.withValue(spanContext) { try await handler(messages) }
-                span.end()
-                metrics?.processed(messages, received, topic: topic, partition: partition, started: started, errorType: nil)
+                let ended = ProcessTiming.end(span, timed: metrics != nil)
+                metrics?.processed(messages, received, topic: topic, partition: partition, started: started, ended: ended, errorType: nil)
                 for message in messages {
                     try? self.consumer.storeOffset(message)
                     self.settle?.processed(message, context: spanContext, tracer: tracer)
@@ -291,8 +292,8 @@ public final class TracedConsumer: Sendable {
                     span.setStatus(SpanStatus(code: .error, message: "\(error)"))
                 }
                 let failedContext = span.context
-                span.end()
-                metrics?.processed(messages, received, topic: topic, partition: partition, started: started, errorType: errorType(error))
+                let ended = ProcessTiming.end(span, timed: metrics != nil)
+                metrics?.processed(messages, received, topic: topic, partition: partition, started: started, ended: ended, errorType: errorType(error))
                 if error is CancellationError { throw error }
                 if attempt < self.failurePolicy.retries {
                     attempt += 1

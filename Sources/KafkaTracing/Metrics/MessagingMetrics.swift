@@ -153,11 +153,13 @@ final class MessagingMetrics: Sendable {
     func received(_ messages: [KafkaConsumerMessage]) -> Received {
         let monotonic = monotonicNanoseconds()
         let now = WallClock.milliseconds(atMonotonic: monotonic)
-        func receive(_ message: KafkaConsumerMessage) -> InstrumentsRef {
-            let perMessage = self.instrumentsRef(topic: message.topic, partition: message.partition, errorType: nil)
+        // (By index: iterating would copy each message, retaining its four buffers.)
+        func receive(_ index: Int) -> InstrumentsRef {
+            let perMessage = self.instrumentsRef(topic: messages[index].topic, partition: messages[index].partition, errorType: nil)
+            let timestamp = messages[index].timestamp
             perMessage.with { instruments in
                 instruments.count?.increment()
-                if let timestamp = message.timestamp {
+                if let timestamp {
                     instruments.queueTime?.recordNanoseconds(max(now - timestamp.milliseconds, 0) * 1_000_000)
                 }
             }
@@ -166,9 +168,9 @@ final class MessagingMetrics: Sendable {
         var rest: [InstrumentsRef] = []
         if messages.count > 1 {
             rest.reserveCapacity(messages.count - 1)
-            for message in messages.dropFirst() { rest.append(receive(message)) }
+            for index in messages.indices.dropFirst() { rest.append(receive(index)) }
         }
-        return Received(first: messages.first.map(receive), rest: rest, monotonic: monotonic, wall: now)
+        return Received(first: messages.isEmpty ? nil : receive(0), rest: rest, monotonic: monotonic, wall: now)
     }
 
     /// A send that failed before librdkafka took the message (no report will come).
@@ -197,9 +199,9 @@ final class MessagingMetrics: Sendable {
         topic: String?,
         partition: Int32?,
         started: UInt64,
+        ended: UInt64,
         errorType: String?
     ) {
-        let ended = monotonicNanoseconds()
         let elapsed = ended &- started
         // One message that succeeded has the attribute set it was counted with; otherwise look
         // up the batch's (or the failure's).
@@ -213,8 +215,8 @@ final class MessagingMetrics: Sendable {
         guard errorType == nil else { return }
         // The wall clock now, without reading it again.
         let now = received.wall + Int64((ended &- received.monotonic) / 1_000_000)
-        for (index, message) in messages.enumerated() {
-            guard let timestamp = message.timestamp, let perMessage = index == 0 ? received.first : received.rest[index - 1]
+        for index in messages.indices {
+            guard let timestamp = messages[index].timestamp, let perMessage = index == 0 ? received.first : received.rest[index - 1]
             else { continue }
             perMessage.with { $0.age?.record(Double(max(now - timestamp.milliseconds, 0)) / 1000) }
         }
@@ -279,17 +281,38 @@ enum WallClock {
     private static let readAt = Atomic<UInt64>(0)
 
     static func milliseconds(atMonotonic monotonic: UInt64) -> Int64 {
-        let last = self.readAt.load(ordering: .relaxed)
+        self.nanoseconds(atMonotonic: monotonic) / 1_000_000
+    }
+
+    /// The wall clock in nanoseconds since the epoch at a ``monotonicNanoseconds()`` reading.
+    static func nanoseconds(atMonotonic monotonic: UInt64) -> Int64 {
+        // Acquire/release on `readAt` (free on x86): a reader that sees a refresh's time sees at
+        // least its offset, never the initial 0.
+        let last = self.readAt.load(ordering: .acquiring)
         var offset = self.offset.load(ordering: .relaxed)
         if last == 0 || monotonic &- last > 1_000_000_000 {
-            // (Racing refreshes store equally good values; readers may pair an old offset with a
-            // new time or the reverse: a difference of nanoseconds.)
-            let wall = Int64(wallClockNanoseconds())
-            offset = wall - Int64(monotonicNanoseconds())
+            // (Racing refreshes store equally good values; a reader may pair one refresh's offset
+            // with another's time: a difference of nanoseconds.)
+            offset = Self.measureOffset()
             self.offset.store(offset, ordering: .relaxed)
-            self.readAt.store(monotonic == 0 ? 1 : monotonic, ordering: .relaxed)
+            self.readAt.store(monotonic == 0 ? 1 : monotonic, ordering: .releasing)
         }
-        return (Int64(monotonic) + offset) / 1_000_000
+        return Int64(monotonic) + offset
+    }
+
+    /// The wall clock read between two monotonic readings, kept from the tightest of three tries:
+    /// a thread preempted between the reads would skew every instant until the next refresh.
+    private static func measureOffset() -> Int64 {
+        var best: (window: UInt64, offset: Int64) = (.max, 0)
+        for _ in 0..<3 {
+            let before = monotonicNanoseconds()
+            let wall = Int64(wallClockNanoseconds())
+            let after = monotonicNanoseconds()
+            let window = after &- before
+            if window < best.window { best = (window, wall - Int64(before + window / 2)) }
+            if window < 2_000 { break }
+        }
+        return best.offset
     }
 }
 

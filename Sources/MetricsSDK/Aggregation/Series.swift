@@ -192,10 +192,15 @@ final class SeriesMeter: MeterHandler, Sendable {
 
 final class SeriesRecorder: RecorderHandler, Sendable {
     let series: Series
-    init(_ series: Series) { self.series = series }
+    /// Decided once: matching `kind` per record would retain and release its bounds array.
+    private let isHistogram: Bool
+    init(_ series: Series) {
+        self.series = series
+        if case .histogram = series.kind { self.isHistogram = true } else { self.isHistogram = false }
+    }
     func record(_ value: Int64) { self.record(Double(value)) }
     func record(_ value: Double) {
-        if case .histogram = self.series.kind { self.series.record(value) } else if value.isFinite { self.series.set(value) }
+        if self.isHistogram { self.series.record(value) } else if value.isFinite { self.series.set(value) }
     }
 }
 
