@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import KafkaTracing
 import Logging
+import OTLPTestReceiver
 import Synchronization
 import Testing
 import TracingSDK
@@ -70,37 +71,6 @@ extension KafkaIntegrationTests {
             #expect(lines.contains { $0.contains("otlp") && $0.contains("dropped") })
             #expect(!lines.contains { $0.contains(password) }, "a SASL password was logged")
             #expect(!lines.contains { $0.contains("otlp-token") }, "an OTLP header value was logged")
-        }
-    }
-}
-
-/// Every log line (message and metadata) of the loggers it makes, at every level.
-final class LogCapture: Sendable {
-    private let storage = Mutex<[String]>([])
-    var lines: [String] { self.storage.withLock { $0 } }
-
-    func logger(label: String) -> Logger {
-        var logger = Logger(label: label) { label in Handler(label: label, capture: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    fileprivate func append(_ line: String) { self.storage.withLock { $0.append(line) } }
-
-    private struct Handler: LogHandler {
-        let label: String
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { self.metadata[key] }
-            set { self.metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
-            self.capture.append("\(event.level) \(self.label): \(event.message) \(merged)")
         }
     }
 }

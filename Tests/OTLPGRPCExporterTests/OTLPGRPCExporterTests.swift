@@ -217,6 +217,35 @@ struct OTLPGRPCExporterTests {
         #expect(exporter.statistics.retries == 1)
     }
 
+    @Test("header values are never logged, at any level: a refused export, a retried one, an unreachable collector")
+    func headersNeverLogged() async throws {
+        let logs = LogCapture()
+        let secret = "otlp-grpc-token-\(UInt64.random(in: 0 ... .max))"
+        let environment = ["OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20\(secret)", "OTEL_EXPORTER_OTLP_TIMEOUT": "800"]
+        let receiver = try await OTLPGRPCReceiver.start()
+        receiver.script([.fail(RPCError(code: .unavailable, message: "later")), .fail(RPCError(code: .unauthenticated, message: "who?"))])
+        let answered = try OTLPGRPCExporter(
+            configuration: OTLPExporterConfiguration(endpoint: receiver.endpoint, environment: environment),
+            logger: logs.logger(label: "otlp-grpc")
+        )
+        await #expect(throws: OTLPExporterError.self) { try await answered.export([span("send orders", spanID: 1)]) }
+        await answered.shutdown()
+        await receiver.stop()
+        let first = try #require(receiver.requests.first)
+        #expect(Array(first.metadata[stringValues: "authorization"]) == ["Bearer \(secret)"])
+
+        let unreachable = try OTLPGRPCExporter(
+            configuration: OTLPExporterConfiguration(endpoint: "http://127.0.0.1:\(try unusedPort())", environment: environment),
+            logger: logs.logger(label: "otlp-grpc")
+        )
+        await #expect(throws: OTLPExporterError.self) { try await unreachable.export([span("send orders", spanID: 2)]) }
+        await unreachable.shutdown()
+
+        let lines = logs.lines
+        #expect(!lines.isEmpty, "expected the exporter to log the failures")
+        #expect(!lines.contains { $0.contains(secret) }, "a header value was logged: \(lines.filter { $0.contains(secret) })")
+    }
+
     @Test("a partial success is counted as rejected spans")
     func partialSuccess() async throws {
         let receiver = try await OTLPGRPCReceiver.start()
