@@ -41,10 +41,13 @@ let package = Package(
         // Under ThreadSanitizer only: librdkafka's C11 threads started through pthread_create,
         // so TSan sees them (empty in every other build).
         .target(name: "CTSanThreads"),
+        // The lock of all shared state (pthread-based, so ThreadSanitizer sees it).
+        .target(name: "Locking"),
         // The Swift Kafka client over librdkafka, with the embedded (mock) broker.
         .target(
             name: "Kafka",
             dependencies: [
+                "Locking",
                 "CRDKafka",
                 "CTSanThreads",
                 .product(name: "Logging", package: "swift-log"),
@@ -56,6 +59,7 @@ let package = Package(
         .target(
             name: "TracingSDK",
             dependencies: [
+                "Locking",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -66,6 +70,7 @@ let package = Package(
         .target(
             name: "MetricsSDK",
             dependencies: [
+                "Locking",
                 "TracingSDK",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -77,6 +82,7 @@ let package = Package(
         .target(
             name: "OTLPExporter",
             dependencies: [
+                "Locking",
                 "TracingSDK",
                 "MetricsSDK",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -93,6 +99,7 @@ let package = Package(
         .target(
             name: "OTLPGRPCExporter",
             dependencies: [
+                "Locking",
                 "OTLPExporter",
                 "TracingSDK",
                 "MetricsSDK",
@@ -108,6 +115,7 @@ let package = Package(
         .target(
             name: "KafkaTracing",
             dependencies: [
+                "Locking",
                 "Kafka",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -119,6 +127,7 @@ let package = Package(
         .executableTarget(
             name: "kafka-tracing-demo",
             dependencies: [
+                "Locking",
                 "Kafka",
                 "KafkaTracing",
                 "TracingSDK",
@@ -142,6 +151,7 @@ let package = Package(
         .target(
             name: "OTLPTestReceiver",
             dependencies: [
+                "Locking",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -191,6 +201,7 @@ let package = Package(
         .testTarget(
             name: "TracingSDKTests",
             dependencies: [
+                "Locking",
                 "TracingSDK",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
@@ -202,6 +213,7 @@ let package = Package(
         .testTarget(
             name: "MetricsSDKTests",
             dependencies: [
+                "Locking",
                 "MetricsSDK",
                 "TracingSDK",
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -214,6 +226,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "Locking",
                 "Kafka",
                 "KafkaTracing",
                 "TracingSDK",

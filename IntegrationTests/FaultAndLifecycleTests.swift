@@ -1,8 +1,8 @@
 import Foundation
 import Kafka
+import Locking
 import Logging
 import ServiceLifecycle
-import Synchronization
 import Testing
 
 extension KafkaIntegrationTests {
@@ -46,7 +46,7 @@ extension KafkaIntegrationTests {
             _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, value: "before"))
 
             try broker.setBrokerDown(1)
-            let outcomes = Mutex<[Int: KafkaProducer.DeliveryResult]>([:])
+            let outcomes = Locked<[Int: KafkaProducer.DeliveryResult]>([:])
             for index in 0..<100 {
                 try await producer.send(KafkaProducerMessage(topic: topic, key: "k\(index)", value: "during-\(index)")) {
                     result in outcomes.withLock { $0[index] = result }
@@ -133,7 +133,7 @@ extension KafkaIntegrationTests {
 
 /// Values appended from one task and read from another.
 final class LockedValues<Value: Sendable>: Sendable {
-    private let storage = Mutex<[Value]>([])
+    private let storage = Locked<[Value]>([])
     func append(_ value: Value) { self.storage.withLock { $0.append(value) } }
     var values: [Value] { self.storage.withLock { $0 } }
     var count: Int { self.storage.withLock { $0.count } }
@@ -141,7 +141,7 @@ final class LockedValues<Value: Sendable>: Sendable {
 
 /// Any state shared with callbacks and handlers, behind a lock (a class, so closures share it).
 final class LockedState<State: Sendable>: Sendable {
-    private let storage: Mutex<State>
-    init(_ state: State) { self.storage = Mutex(state) }
+    private let storage: Locked<State>
+    init(_ state: State) { self.storage = Locked(state) }
     func withLock<Result>(_ body: (inout State) -> Result) -> Result { self.storage.withLock { body(&$0) } }
 }

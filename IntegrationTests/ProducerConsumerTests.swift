@@ -1,6 +1,6 @@
 import Foundation
 import Kafka
-import Synchronization
+import Locking
 import Testing
 
 /// Every integration test runs one at a time: they share process-wide librdkafka state, and the
@@ -76,7 +76,7 @@ struct KafkaIntegrationTests {
             let topic = try await cluster.makeTopic("reports", partitions: 4)
             let producer = try cluster.makeProducer()
             let count = 5_000
-            let reports = Mutex<[Int: [KafkaProducer.DeliveryResult]]>([:])
+            let reports = Locked<[Int: [KafkaProducer.DeliveryResult]]>([:])
             for index in 0..<count {
                 try await producer.send(KafkaProducerMessage(topic: topic, key: "k\(index % 97)", value: "v\(index)")) {
                     result in

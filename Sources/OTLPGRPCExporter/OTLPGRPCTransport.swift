@@ -1,10 +1,10 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf
+import Locking
 import Logging
 import NIOCore
 import OTLPExporter
-import Synchronization
 
 /// One collector connection over gRPC, shared by nothing but its exporter: made in `init`,
 /// connected on the first export (grpc-swift keeps it up and reconnects with backoff), closed by
@@ -19,7 +19,7 @@ final class OTLPGRPCTransport: Sendable {
     private let client: GRPCClient<HTTP2ClientTransport.Posix>
     private let method: MethodDescriptor
     private let metadata: Metadata
-    private let connection = Mutex<Connection>(.idle)
+    private let connection = Locked<Connection>(.idle)
 
     private enum Connection {
         case idle

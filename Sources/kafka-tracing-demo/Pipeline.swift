@@ -2,11 +2,11 @@ import ArgumentParser
 import Foundation
 import Kafka
 import KafkaTracing
+import Locking
 import Logging
 import MetricsSDK
 import CoreMetrics
 import OTLPExporter
-import Synchronization
 import Tracing
 import TracingSDK
 
@@ -173,7 +173,7 @@ struct PaymentDeclined: Error, CustomStringConvertible {
 
 /// A count shared between the consumer tasks and the main task.
 final class Counter: Sendable {
-    private let storage = Mutex(0)
+    private let storage = Locked(0)
     func increment() { self.storage.withLock { $0 += 1 } }
     var value: Int { self.storage.withLock { $0 } }
 }

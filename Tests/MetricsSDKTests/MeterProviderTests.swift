@@ -1,12 +1,12 @@
+import Locking
 import Metrics
 import MetricsSDK
-import Synchronization
 import Testing
 import TracingSDK
 
 /// Keeps every batch it is given.
 final class InMemoryMetricExporter: MetricExporter {
-    private let state = Mutex<(batches: [MetricBatch], shutDown: Bool)>(([], false))
+    private let state = Locked<(batches: [MetricBatch], shutDown: Bool)>(([], false))
     var batches: [MetricBatch] { self.state.withLock { $0.batches } }
     var isShutDown: Bool { self.state.withLock { $0.shutDown } }
     func export(_ batch: MetricBatch) async throws { self.state.withLock { $0.batches.append(batch) } }
@@ -223,8 +223,8 @@ struct MeterProviderTests {
     @Test("a failing exporter loses only that collection; cumulative totals carry on")
     func failingExporter() async {
         final class Flaky: MetricExporter {
-            let calls = Mutex(0)
-            let kept = Mutex<[MetricBatch]>([])
+            let calls = Locked(0)
+            let kept = Locked<[MetricBatch]>([])
             func export(_ batch: MetricBatch) async throws {
                 let call = self.calls.withLock { $0 += 1; return $0 }
                 if call == 1 { throw CancellationError() }
@@ -261,7 +261,7 @@ struct MeterProviderTests {
 
     @Test("the console exporter writes one line per point")
     func console() async throws {
-        let lines = Mutex<[String]>([])
+        let lines = Locked<[String]>([])
         let meters = MeterProvider(configuration: .init(exporters: [ConsoleMetricExporter { line in lines.withLock { $0.append(line) } }], environment: [:]))
         Counter(label: "messaging.client.sent.messages", dimensions: [("messaging.destination.name", "orders")], factory: meters).increment(by: 3)
         await meters.shutdown()

@@ -1,10 +1,10 @@
+import Locking
 import Logging
-import Synchronization
 
 /// Test support shared by the test targets.
 /// Every log line (message and metadata) of the loggers it makes, at every level.
 public final class LogCapture: Sendable {
-    private let storage = Mutex<[String]>([])
+    private let storage = Locked<[String]>([])
     public var lines: [String] { self.storage.withLock { $0 } }
 
     public init() {}

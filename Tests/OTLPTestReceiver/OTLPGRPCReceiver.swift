@@ -2,9 +2,9 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf
+import Locking
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// An in-process OTLP/gRPC collector: a real gRPC server (grpc-swift 2 over HTTP/2) serving
 /// `TraceService/Export` and `MetricsService/Export`, which keeps each request's metadata and
@@ -26,9 +26,9 @@ public final class OTLPGRPCReceiver: RegistrableRPCService, Sendable {
         case hang
     }
 
-    private let state = Mutex<(requests: [Request], script: [Reply])>(([], []))
-    private let server = Mutex<GRPCServer<HTTP2ServerTransport.Posix>?>(nil)
-    private let serving = Mutex<Task<Void, Never>?>(nil)
+    private let state = Locked<(requests: [Request], script: [Reply])>(([], []))
+    private let server = Locked<GRPCServer<HTTP2ServerTransport.Posix>?>(nil)
+    private let serving = Locked<Task<Void, Never>?>(nil)
     public private(set) nonisolated(unsafe) var port = 0
 
     public var requests: [Request] { self.state.withLock { $0.requests } }

@@ -1,8 +1,8 @@
+import Locking
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import Synchronization
 
 /// An in-process HTTP server standing in for an OpenTelemetry collector: it records every request
 /// and answers from a script (status, headers, body, delay), then 200 by default. Shared by the
@@ -31,7 +31,7 @@ public final class OTLPReceiver: Sendable {
     }
 
     private let channel: any Channel
-    private let state = Mutex<(requests: [Request], script: [Response])>(([], []))
+    private let state = Locked<(requests: [Request], script: [Response])>(([], []))
 
     public var port: Int { self.channel.localAddress!.port! }
     private let scheme: String
@@ -59,7 +59,7 @@ public final class OTLPReceiver: Sendable {
     ///   - tls: serve https with this context instead of plain http.
     ///   - port: the port to listen on; 0 picks a free one.
     public static func start(tls: NIOSSLContext? = nil, port: Int = 0) async throws -> OTLPReceiver {
-        let box = Mutex<OTLPReceiver?>(nil)
+        let box = Locked<OTLPReceiver?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -90,7 +90,7 @@ public final class OTLPReceiver: Sendable {
         typealias OutboundOut = HTTPServerResponsePart
 
         let respond: @Sendable (Request) -> Response
-        private let pending = Mutex<(head: HTTPRequestHead?, body: [UInt8])>((nil, []))
+        private let pending = Locked<(head: HTTPRequestHead?, body: [UInt8])>((nil, []))
 
         init(respond: @escaping @Sendable (Request) -> Response) { self.respond = respond }
 

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Hands a delivery result from the delivery thread to the awaiting task, whichever comes first:
 /// what ``KafkaProducer/sendAndWait(_:)`` waits on, and the traced producer too (package access).
@@ -10,7 +10,7 @@ package final class DeliveryOutcome: Sendable {
         case resolved(Result<KafkaDeliveryReport, KafkaError>)
     }
 
-    private let state = Mutex(State.pending)
+    private let state = Locked(State.pending)
 
     @usableFromInline
     package init() {}

@@ -1,8 +1,8 @@
 import CRDKafka
 import DequeModule
 import Foundation
+import Locking
 import Logging
-import Synchronization
 
 /// The C-facing half of ``KafkaConsumer``: on its own thread it polls librdkafka, serves
 /// rebalances, and buffers messages for the application; it stores offsets the application is
@@ -47,8 +47,8 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     let client: RDKafkaClient
     private let logger: Logger
     private let maxBuffered: Int
-    private let state = Mutex(State())
-    private let commitObserver = Mutex<(@Sendable (KafkaCommitReport) -> Void)?>(nil)
+    private let state = Locked(State())
+    private let commitObserver = Locked<(@Sendable (KafkaCommitReport) -> Void)?>(nil)
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validate()

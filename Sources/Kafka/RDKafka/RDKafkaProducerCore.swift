@@ -1,4 +1,5 @@
 import CRDKafka
+import Locking
 import Logging
 import Synchronization
 
@@ -55,7 +56,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     private let senderServing = Atomic<Int>(0)
     /// Sends since the sender last served reports.
     private let sendsSinceServing = Atomic<Int>(0)
-    private let failureLog = Mutex(RateLimitedLog(interval: .seconds(5)))
+    private let failureLog = Locked(RateLimitedLog(interval: .seconds(5)))
     /// Told of every delivery report; set once, read with one atomic load per report.
     private let deliveryObserver = AtomicLazyReference<DeliveryObserverBox>()
 
@@ -73,7 +74,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     }
     let deliveredCount = Atomic<Int>(0)
     let failedCount = Atomic<Int>(0)
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validateCommon()

@@ -1,5 +1,5 @@
 import Kafka
-import Synchronization
+import Locking
 import Tracing
 
 /// OpenTelemetry messaging semantic-convention attribute names (v1.27 and later), and the older
@@ -90,7 +90,7 @@ final class AttributeTemplates: Sendable {
     private let client: ClientAttributes
     private let clusterID: @Sendable () -> String?
     private let perMessage: Int
-    private let templates = Mutex<[String: Template]>([:])
+    private let templates = Locked<[String: Template]>([:])
 
     /// - Parameters:
     ///   - operationName: `messaging.operation.name` (`send`, `process`, `commit`).

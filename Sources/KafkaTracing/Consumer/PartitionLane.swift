@@ -1,5 +1,5 @@
 import Kafka
-import Synchronization
+import Locking
 
 /// A bounded first-in first-out queue of messages from the task that reads the consumer to one
 /// handler task: one sender, one receiver.
@@ -34,7 +34,7 @@ final class PartitionLane: Sendable {
     }
 
     let capacity: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(capacity: Int) {
         self.capacity = max(capacity, 1)

@@ -1,5 +1,5 @@
 import Kafka
-import Synchronization
+import Locking
 import Tracing
 
 /// Makes the settle spans of a traced consumer: it remembers the process spans whose offsets were
@@ -27,7 +27,7 @@ final class SettleSpanRecorder: Sendable {
         var tracer: (any Tracer)?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let templates: AttributeTemplates
     private let settleSpans: SettleSpans
 

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 import Tracing
 
 /// The current tracer, found as `InstrumentationSystem.tracer` finds it (the `withTracer`
@@ -13,7 +13,7 @@ enum TracerLookup {
         var tracer: any Tracer  // also keeps the object alive, so its address is not reused
     }
 
-    private static let last = Mutex<Entry?>(nil)
+    private static let last = Locked<Entry?>(nil)
 
     /// `nil` when no tracer is installed (swift-distributed-tracing's no-op instrument): then
     /// there is nothing to record and nothing to propagate.

@@ -1,5 +1,5 @@
 import CoreMetrics
-import Synchronization
+import Locking
 
 /// Every instrument made through the factory, and their series. Making a handle takes one lock;
 /// recording through it takes none of this type's (see ``Series``).
@@ -17,19 +17,19 @@ final class MetricStorage: Sendable {
         let name: String
         let unit: String
         let kind: MetricData.Kind
-        let series: Mutex<[[String]: Series]>
+        let series: Locked<[[String]: Series]>
         let overflow: Series
 
         init(name: String, unit: String, kind: MetricData.Kind, start: UInt64) {
             self.name = name
             self.unit = unit
             self.kind = kind
-            self.series = Mutex([:])
+            self.series = Locked([:])
             self.overflow = Series(attributes: [("otel.metric.overflow", "true")], kind: kind, start: start, reportsWhenEmpty: false)
         }
     }
 
-    private let instruments = Mutex<[InstrumentKey: Instrument]>([:])
+    private let instruments = Locked<[InstrumentKey: Instrument]>([:])
     private let configuration: MeterProvider.Configuration
     let start: UInt64
 

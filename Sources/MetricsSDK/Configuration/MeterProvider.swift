@@ -1,8 +1,8 @@
 import CoreMetrics
 import Foundation
+import Locking
 import Logging
 import ServiceLifecycle
-import Synchronization
 import TracingSDK
 
 /// The built-in metrics pipeline: a swift-metrics backend (`MetricsSystem.bootstrap(provider)`)
@@ -103,7 +103,7 @@ public final class MeterProvider: MetricsFactory, Service, Sendable {
     private let storage: MetricStorage
     private let exporter: (any MetricExporter)?
     private let logger: Logger
-    private let reader = Mutex<ReaderState>(ReaderState())
+    private let reader = Locked<ReaderState>(ReaderState())
     /// Serializes collections and exports: a periodic one and a flush never interleave.
     private let exportLock = AsyncSerialLock()
 
@@ -296,7 +296,7 @@ public struct MultiMetricExporter: MetricExporter {
 
 /// Runs async bodies one at a time, in arrival order.
 final class AsyncSerialLock: Sendable {
-    private let state = Mutex<(busy: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Locked<(busy: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func run(_ body: () async -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -5,8 +5,8 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Locking
 import NIOCore
-import Synchronization
 import Tracing
 import TracingSDK
 
@@ -27,7 +27,7 @@ package struct OTLPProtobufWriter: ~Copyable {
     private var count = 0
 
     /// One buffer kept for the next request; exports are one at a time per processor.
-    private static let spare = Mutex<Scratch?>(nil)
+    private static let spare = Locked<Scratch?>(nil)
 
     /// A buffer between two requests.
     private struct Scratch: @unchecked Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Logging
 import SwiftProtobuf
 import Synchronization
@@ -14,7 +15,7 @@ package final class OTLPExportCounters: Sendable {
     private let rejected = Atomic<Int>(0)
     private let retried = Atomic<Int>(0)
     private let partialSuccessLogged = Atomic<Bool>(false)
-    private let failureLog = Mutex<ContinuousClock.Instant?>(nil)
+    private let failureLog = Locked<ContinuousClock.Instant?>(nil)
 
     package init(signal: OTLPExporterConfiguration.Signal, logger: Logger) {
         self.signal = signal

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 import Tracing
 
 /// Prints each finished trace as a tree, with durations, services and errors:
@@ -23,7 +23,7 @@ public final class ConsoleSpanExporter: SpanExporter {
     public let quietPeriod: Duration
     public let maxPendingTraces: Int
     private let write: @Sendable (String) -> Void
-    private let pending = Mutex<[TraceID: PendingTrace]>([:])
+    private let pending = Locked<[TraceID: PendingTrace]>([:])
 
     /// - Parameters:
     ///   - quietPeriod: how long a trace must be quiet after its root ended before it is printed.

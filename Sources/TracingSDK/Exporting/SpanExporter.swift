@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Sends finished spans somewhere: a collector (OTLP), the terminal, memory.
 public protocol SpanExporter: Sendable {
@@ -13,8 +13,8 @@ public protocol SpanExporter: Sendable {
 
 /// Keeps exported spans in memory, for tests (ours and yours).
 public final class InMemorySpanExporter: SpanExporter {
-    private let storage = Mutex<[FinishedSpan]>([])
-    private let shutDown = Mutex(false)
+    private let storage = Locked<[FinishedSpan]>([])
+    private let shutDown = Locked(false)
 
     public init() {}
 

@@ -1,3 +1,4 @@
+import Locking
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -76,7 +77,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     public let exporter: any SpanExporter
     public let configuration: Configuration
     private let logger: Logger
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let exported = Atomic<Int>(0)
     private let dropped = Atomic<Int>(0)
     private let failed = Atomic<Int>(0)
@@ -88,7 +89,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         configuration.maxExportBatchSize = min(max(configuration.maxExportBatchSize, 1), configuration.maxQueueSize)
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(State())
+        self.state = Locked(State())
         Task { await self.exportLoop() }
     }
 

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Receives every recorded span when it ends and passes it on to exporters.
 public protocol SpanProcessor: Sendable {
@@ -22,7 +22,7 @@ public final class SimpleSpanProcessor: SpanProcessor {
     }
 
     public let exporter: any SpanExporter
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init(exporter: any SpanExporter) { self.exporter = exporter }
 

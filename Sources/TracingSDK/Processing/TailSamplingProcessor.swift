@@ -1,3 +1,4 @@
+import Locking
 import Synchronization
 
 /// Holds the spans of recorded-but-unsampled local traces and passes a trace on only when it
@@ -23,7 +24,7 @@ public final class TailSamplingProcessor: SpanProcessor {
     public let latencyThreshold: Duration
     public let maxTraces: Int
     public let maxSpansPerTrace: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let dropped = Atomic<Int>(0)
     private let keptCount = Atomic<Int>(0)
 

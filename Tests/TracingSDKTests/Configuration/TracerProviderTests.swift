@@ -1,12 +1,12 @@
+import Locking
 import Logging
-import Synchronization
 import Testing
 import Tracing
 @testable import TracingSDK
 
 /// Captures log messages, to check that bad configuration is reported.
 final class CapturedLogs: Sendable {
-    let messages = Mutex<[String]>([])
+    let messages = Locked<[String]>([])
 
     var logger: Logger {
         Logger(label: "test") { _ in CapturingHandler(logs: self) }

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 import Testing
 import Tracing
 @testable import TracingSDK
@@ -7,7 +7,7 @@ import Tracing
 struct ConsoleSpanExporterTests {
     @Test("prints a finished trace as a tree with durations, services and errors")
     func tree() async throws {
-        let output = Mutex("")
+        let output = Locked("")
         let console = ConsoleSpanExporter(quietPeriod: .seconds(60)) { text in output.withLock { $0 += text } }
         // Four services in one process, sharing one provider's processing.
         let provider = TracerProvider(

@@ -1,10 +1,10 @@
-import Synchronization
+import Locking
 @testable import TracingSDK
 
 /// An exporter that waits until released (a slow collector), counting what it got.
 final class GatedExporter: SpanExporter {
-    private let released = Mutex(false)
-    private let received = Mutex<[Int]>([])
+    private let released = Locked(false)
+    private let received = Locked<[Int]>([])
 
     func release() { self.released.withLock { $0 = true } }
 
