@@ -143,11 +143,27 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Refuses new messages, delivers every queued one, and releases the librdkafka handle.
     /// Later sends throw. Safe to call more than once.
+    ///
+    /// Bounded by `message.timeout.ms` (a message not delivered by then fails). When the calling
+    /// task is cancelled, delivery goes on for at most one more second; what is still undelivered
+    /// then is purged: each such message fails (`sendAndWait` throws, callbacks get the error),
+    /// none is left without an outcome.
     public func close() async {
         await self.core.close()
     }
 
+    /// ``close()`` within `timeout`: what is not delivered by then is purged, each purged message
+    /// failing with librdkafka's purge error (one purged in flight may still have reached the
+    /// broker). Returns within `timeout` plus one poll pass (≤ 100 ms) and the purged reports.
+    /// - Returns: `true` when every message had its outcome without purging.
+    @discardableResult
+    public func close(timeout: Duration) async -> Bool {
+        await self.core.close(deadline: .now + timeout)
+    }
+
     /// Runs until graceful shutdown (or cancellation), then delivers everything queued and closes.
+    /// A cancelled `run()` returns within about 1.2 s: one second more of delivery, then the rest
+    /// is purged (see ``close()``).
     public func run() async throws {
         try? await gracefulShutdown()
         await self.close()

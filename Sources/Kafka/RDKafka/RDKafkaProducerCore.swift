@@ -41,6 +41,9 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         var progressWaiters: [UnsafeContinuation<Void, Never>] = []
         var stopWaiters: [UnsafeContinuation<Void, Never>] = []
         var fatalError: KafkaError?
+        /// Set by the poll thread, under the lock, once it has decided to destroy the handle:
+        /// ``purge()`` checks it under the same lock before it touches the handle.
+        var handleReleased = false
     }
 
     let client: RDKafkaClient
@@ -180,10 +183,15 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     /// The number of messages waiting for their delivery report.
     var queuedCount: Int { self.inFlight.load(ordering: .relaxed) }
 
+    /// How long a cancelled ``close(deadline:)`` keeps delivering before it purges the rest.
+    static let cancellationGrace: Duration = .seconds(1)
+
     /// Returns when every message enqueued before the call has its delivery report served (or
-    /// when `deadline` passes).
-    /// - Returns: whether everything was delivered.
-    func flush(deadline: ContinuousClock.Instant? = nil) async -> Bool {
+    /// when `deadline` passes, or `cancellationGrace` after the task is cancelled).
+    /// - Returns: whether every message had its outcome in time.
+    func flush(deadline: ContinuousClock.Instant? = nil, cancellationGrace: Duration = .zero) async -> Bool {
+        var deadline = deadline
+        var sawCancellation = false
         // Wake the broker threads so lingering batches go now. As in `produce`, counting ourselves
         // in flight before seeing `running` keeps the poll thread from destroying the handle.
         self.inFlight.add(1, ordering: .sequentiallyConsistent)
@@ -192,6 +200,12 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         }
         self.inFlight.subtract(1, ordering: .sequentiallyConsistent)
         while self.inFlight.load(ordering: .sequentiallyConsistent) > 0 {
+            if !sawCancellation && Task.isCancelled {
+                // Noticed within one poll pass (at most 100 ms): every pass wakes the waiters.
+                sawCancellation = true
+                let cut = ContinuousClock.now + cancellationGrace
+                deadline = deadline.map { min($0, cut) } ?? cut
+            }
             if let deadline, ContinuousClock.now >= deadline { return false }
             if self.phase.load(ordering: .acquiring) == Phase.stopped.rawValue { return false }
             let generation = self.generation.load(ordering: .acquiring)
@@ -201,11 +215,16 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         return true
     }
 
-    /// Refuses new messages, delivers every queued one, then ends the poll thread and destroys the
-    /// handle. Safe to call more than once.
-    func close() async {
+    /// Refuses new messages, delivers the queued ones until `deadline` (or for
+    /// ``cancellationGrace`` once the task is cancelled), purges what is still undelivered then —
+    /// each purged message fails with librdkafka's purge error, so none is left without an
+    /// outcome — and ends the poll thread and destroys the handle. Safe to call more than once.
+    /// - Returns: whether every message had its outcome without purging.
+    @discardableResult
+    func close(deadline: ContinuousClock.Instant? = nil) async -> Bool {
         self.beginDraining()
-        _ = await self.flush()
+        let complete = await self.flush(deadline: deadline, cancellationGrace: Self.cancellationGrace)
+        if !complete { self.purge() }
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let resumeNow = self.state.withLock { state in
                 if self.phase.load(ordering: .acquiring) == Phase.stopped.rawValue { return true }
@@ -214,6 +233,27 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             }
             if resumeNow { continuation.resume() }
         }
+        return complete
+    }
+
+    /// Fails every message still queued or in flight (their reports come back purged, and the
+    /// poll thread serves them), so a close need not wait for `message.timeout.ms`. A message
+    /// purged in flight may still have reached the broker: its failure means "unknown", as
+    /// librdkafka documents.
+    private func purge() {
+        let alive = self.state.withLock { state -> Bool in
+            guard !state.handleReleased else { return false }
+            // Counted in flight under the lock: the poll thread cannot decide to exit meanwhile.
+            self.inFlight.add(1, ordering: .sequentiallyConsistent)
+            return true
+        }
+        guard alive else { return }
+        let flags = Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        let error = rd_kafka_purge(self.client.handle, flags)
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            self.logger.warning("Could not purge the producer's queue", metadata: ["error": "\(String(cString: rd_kafka_err2str(error)))"])
+        }
+        self.inFlight.subtract(1, ordering: .sequentiallyConsistent)
     }
 
     /// Refuses new messages; the poll thread stops once everything queued is delivered.
@@ -238,7 +278,14 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             if self.phase.load(ordering: .sequentiallyConsistent) != Phase.running.rawValue,
                 self.inFlight.load(ordering: .sequentiallyConsistent) == 0
             {
-                break
+                // Decided under the lock, so that a purge either runs before (and is counted in
+                // flight) or sees the handle released.
+                let exits = self.state.withLock { state -> Bool in
+                    guard self.inFlight.load(ordering: .sequentiallyConsistent) == 0 else { return false }
+                    state.handleReleased = true
+                    return true
+                }
+                if exits { break }
             }
             let senderServing = self.senderServing.load(ordering: .relaxed)
             if senderServing != lastSenderServing {

@@ -149,6 +149,14 @@ public final class TracedProducer: Service, Sendable {
     /// See ``KafkaProducer/close()``: every queued message is delivered (and its span ended) first.
     public func close() async { await self.producer.close() }
 
+    /// See ``KafkaProducer/close(timeout:)``: what is not delivered within `timeout` is purged,
+    /// and each purged message's span ends with its error.
+    @discardableResult
+    public func close(timeout: Duration) async -> Bool { await self.producer.close(timeout: timeout) }
+
+    /// See ``KafkaProducer/flush(timeout:)``.
+    public func flush(timeout: Duration) async -> Bool { await self.producer.flush(timeout: timeout) }
+
     public func run() async throws { try await self.producer.run() }
 
     public var statistics: KafkaProducer.Statistics { self.producer.statistics }
