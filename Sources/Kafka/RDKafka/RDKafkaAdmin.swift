@@ -1,7 +1,7 @@
 import CRDKafka
 import Logging
 
-/// librdkafka's Admin API on a short-lived handle, used from a dedicated thread.
+/// librdkafka's Admin API on a short-lived handle, used from a thread of the ``BlockingCallExecutor``.
 final class RDKafkaAdmin: @unchecked Sendable {
     private let client: RDKafkaClient
 
@@ -16,14 +16,12 @@ final class RDKafkaAdmin: @unchecked Sendable {
         replicationFactor: Int,
         timeoutMilliseconds: Int32
     ) async -> Result<Bool, KafkaError> {
-        await withCheckedContinuation { continuation in
-            startPollThread(name: "kafka-admin") {
-                continuation.resume(
-                    returning: self.createTopicBlocking(name, partitions, replicationFactor, timeoutMilliseconds)
-                )
-                self.client.destroy()
-            }
+        let result = await BlockingCallExecutor.shared.run {
+            self.createTopicBlocking(name, partitions, replicationFactor, timeoutMilliseconds)
         }
+        // Destroying the handle blocks too; the caller need not wait for it.
+        BlockingCallExecutor.shared.submit { self.client.destroy() }
+        return result
     }
 
     private func createTopicBlocking(

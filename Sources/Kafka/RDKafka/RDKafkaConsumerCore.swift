@@ -47,7 +47,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     let client: RDKafkaClient
     private let logger: Logger
     private let maxBuffered: Int
-    private let state = Locked(State())
+    /// Every change wakes the poll thread when it waits for one (the application finishing with
+    /// its messages, room in the buffer, the last user of the handle leaving).
+    private let state = ConditionLocked(State())
     private let commitObserver = Locked<(@Sendable (KafkaCommitReport) -> Void)?>(nil)
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
@@ -163,7 +165,8 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         }
     }
 
-    /// Commits the stored offsets now, waiting for the broker's answer on a thread of its own.
+    /// Commits the stored offsets now, waiting for the broker's answer on a thread of the
+    /// ``BlockingCallExecutor``.
     func commit() async throws {
         let usable = self.state.withLock { state in
             guard state.phase == .running || state.phase == .closeRequested else { return false }
@@ -171,12 +174,10 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             return true
         }
         guard usable else { throw KafkaError.closed("the consumer") }
-        let error = await withCheckedContinuation { continuation in
-            startPollThread(name: "\(self.client.name)-commit") {
-                let error = self.commitStored(reason: .manual)
-                self.state.withLock { $0.handleUsers -= 1 }
-                continuation.resume(returning: error)
-            }
+        let error = await BlockingCallExecutor.shared.run {
+            let error = self.commitStored(reason: .manual)
+            self.state.withLock { $0.handleUsers -= 1 }
+            return error
         }
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET else {
             throw KafkaError.rdKafka(error, context: "committing offsets")
@@ -275,14 +276,20 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             }
             if phase == .closeRequested {
                 if mayClose { break }
-                // Wait for the application to finish the message in hand (and store its offset).
-                usleep(2_000)
+                // Wait for the application to finish the message in hand (and store its offset),
+                // at most until the grace period ends.
+                let remaining = self.state.withLock { state in
+                    state.closeRequestedAt.map { Self.closeGracePeriod - (.now - $0) } ?? .zero
+                }
+                _ = self.state.wait(timeout: remaining) { $0.applicationDone || $0.phase != .closeRequested }
                 continue
             }
             guard phase == .running else { break }
             if buffered >= self.maxBuffered {
-                // The application is behind; fetched messages wait in librdkafka meanwhile.
-                usleep(2_000)
+                // The application is behind; fetched messages wait in librdkafka meanwhile. Woken
+                // when it takes one (or closing starts); the timeout only bounds a missed case.
+                let maxBuffered = self.maxBuffered
+                _ = self.state.wait(timeout: .milliseconds(100)) { $0.buffer.count < maxBuffered || $0.phase != .running }
                 continue
             }
             var message = rd_kafka_consumer_poll(handle, 100)
@@ -307,7 +314,8 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             }
         }
         self.state.withLock { $0.phase = .closing }
-        while self.state.withLock({ $0.handleUsers > 0 }) { usleep(1_000) }
+        // Calls on the handle in progress (a commit) finish first; each one's end wakes us.
+        _ = self.state.wait { $0.handleUsers == 0 }
         if self.observesCommits {
             // Commit here, so the observer learns what closing committed (librdkafka's own
             // commit inside close reports nothing, and then finds nothing left to commit).

@@ -77,7 +77,8 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     }
     let deliveredCount = Atomic<Int>(0)
     let failedCount = Atomic<Int>(0)
-    private let state = Locked(State())
+    /// (Its changes wake the poll thread when it stands back for a serving sender.)
+    private let state = ConditionLocked(State())
 
     init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validateCommon()
@@ -263,6 +264,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             desired: Phase.draining.rawValue,
             ordering: .sequentiallyConsistent
         )
+        self.state.withLock { _ in }  // wakes the poll thread if it stands back
     }
 
     // MARK: Poll thread
@@ -289,9 +291,12 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             }
             let senderServing = self.senderServing.load(ordering: .relaxed)
             if senderServing != lastSenderServing {
-                // A sender is serving reports as it sends: leave them to it for a moment.
+                // A sender is serving reports as it sends: leave them to it for a moment, unless
+                // closing starts meanwhile (beginDraining wakes this wait).
                 lastSenderServing = senderServing
-                usleep(2_000)
+                _ = self.state.wait(timeout: .milliseconds(2)) { _ in
+                    self.phase.load(ordering: .acquiring) != Phase.running.rawValue
+                }
                 continue
             }
             if let event = rd_kafka_queue_poll(self.queue, 100) {

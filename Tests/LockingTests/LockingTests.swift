@@ -1,0 +1,46 @@
+import Foundation
+import Locking
+import Testing
+
+@Suite("Locking")
+struct LockingTests {
+    @Test("Locked: increments from eight threads at once are none of them lost")
+    func lockedIsExclusive() async {
+        let counter = Locked(0)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask { for _ in 0..<10_000 { counter.withLock { $0 += 1 } } }
+            }
+        }
+        #expect(counter.withLock { $0 } == 80_000)
+    }
+
+    @Test("ConditionLocked: a waiting thread wakes on the change it waits for, not at its deadline")
+    func conditionWakesOnChange() async throws {
+        let state = ConditionLocked(false)
+        let woke = Locked<(ready: Bool, after: Duration)?>(nil)
+        let thread = Thread {
+            let started = ContinuousClock.now
+            let ready = state.wait(timeout: .seconds(20)) { $0 }
+            woke.withLock { $0 = (ready, ContinuousClock.now - started) }
+        }
+        thread.start()
+        try await Task.sleep(for: .milliseconds(100))
+        state.withLock { $0 = true }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while woke.withLock({ $0 }) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let result = try #require(woke.withLock { $0 })
+        #expect(result.ready)
+        #expect(result.after < .seconds(10), "woke by the change, not the 20 s deadline: \(result.after)")
+    }
+
+    @Test("ConditionLocked: a wait whose condition never holds returns false at its deadline; one that holds returns at once")
+    func conditionTimesOut() {
+        let state = ConditionLocked(0)
+        let started = ContinuousClock.now
+        #expect(state.wait(timeout: .milliseconds(150)) { $0 == 1 } == false)
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(150) && waited < .seconds(5), "\(waited)")
+        #expect(state.wait(timeout: .zero) { $0 == 0 })
+    }
+}
