@@ -52,8 +52,8 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         var wakeUp: CheckedContinuation<Void, Never>?
         var flushRequests: [CheckedContinuation<Void, Never>] = []
         var isShutdown = false
-        /// When shutdown must be over: one export timeout after it was requested.
-        var shutdownDeadline: ContinuousClock.Instant?
+        /// When shutdown must be over (on ``elapsed``): one export timeout after it was requested.
+        var shutdownDeadline: Duration?
         var loopEnded = false
         var loopEndWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -82,7 +82,25 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     private let dropped = Atomic<Int>(0)
     private let failed = Atomic<Int>(0)
 
-    public init(exporter: any SpanExporter, configuration: Configuration = .init(), logger: Logger = Logger(label: "tracing.batch")) {
+    /// Time since the processor was made, on its clock.
+    private let elapsed: @Sendable () -> Duration
+    private let sleep: @Sendable (Duration) async throws -> Void
+
+    public convenience init(exporter: any SpanExporter, configuration: Configuration = .init(), logger: Logger = Logger(label: "tracing.batch")) {
+        self.init(exporter: exporter, configuration: configuration, logger: logger, clock: ContinuousClock())
+    }
+
+    /// - Parameter clock: what the schedule delay, the export timeout and the shutdown deadline
+    ///   are measured on (`ContinuousClock` by default; a test clock makes timing tests exact).
+    public init<C: Clock>(
+        exporter: any SpanExporter,
+        configuration: Configuration = .init(),
+        logger: Logger = Logger(label: "tracing.batch"),
+        clock: C
+    ) where C.Duration == Duration, C: Sendable {
+        let start = clock.now
+        self.elapsed = { start.duration(to: clock.now) }
+        self.sleep = { try await clock.sleep(for: $0) }
         self.exporter = exporter
         var configuration = configuration
         configuration.maxQueueSize = max(configuration.maxQueueSize, 1)
@@ -139,7 +157,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         let wakeUp = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.isShutdown = true
             if state.shutdownDeadline == nil {
-                state.shutdownDeadline = ContinuousClock.now + self.configuration.exportTimeout
+                state.shutdownDeadline = self.elapsed() + self.configuration.exportTimeout
             }
             defer { state.wakeUp = nil }
             return state.wakeUp
@@ -179,7 +197,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
             // fit is dropped.
             while var batch = batches.popLast() {
                 let deadline = self.state.withLock { $0.shutdownDeadline }
-                if let deadline, ContinuousClock.now >= deadline {
+                if let deadline, self.elapsed() >= deadline {
                     let left = batches.reduce(batch.count) { $0 + $1.count }
                     self.failed.add(left, ordering: .relaxed)
                     self.logger.warning("Shutdown timed out; spans not exported were dropped", metadata: ["spans": "\(left)"])
@@ -227,7 +245,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
                     if resumeNow { continuation.resume() }
                 }
             }
-            group.addTask { try? await Task.sleep(for: self.configuration.scheduleDelay) }
+            group.addTask { try? await self.sleep(self.configuration.scheduleDelay) }
             await group.next()
             // Whichever finished first, release the other.
             let wakeUp = self.state.withLock { state in
@@ -239,9 +257,9 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         }
     }
 
-    private func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant?) async {
+    private func export(_ batch: [FinishedSpan], deadline: Duration?) async {
         guard !batch.isEmpty else { return }
-        let timeout = deadline.map { min(self.configuration.exportTimeout, $0 - ContinuousClock.now) }
+        let timeout = deadline.map { min(self.configuration.exportTimeout, $0 - self.elapsed()) }
             ?? self.configuration.exportTimeout
         let succeeded = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
@@ -254,7 +272,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await self.sleep(timeout)
                 return Task.isCancelled ? nil : false
             }
             var result: Bool?

@@ -16,12 +16,14 @@ struct BatchSpanProcessorTests {
         var configuration = BatchSpanProcessor.Configuration()
         configuration.maxExportBatchSize = 10
         configuration.scheduleDelay = .seconds(60)
-        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
+        let clock = TestClock()
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration, clock: clock)
         let tracer = self.tracer(processor)
         for index in 0..<25 { tracer.startSpan("s\(index)").end() }
-        // A full batch starts the export on its own; the schedule (60 s) is not what sends it.
-        for _ in 0..<200 where exporter.spans.count < 20 { try? await Task.sleep(for: .milliseconds(10)) }
-        #expect(exporter.spans.count >= 20)
+        // A full batch starts the export on its own: the test clock never moves, so the schedule
+        // cannot be what sends it.
+        #expect(await eventually { exporter.spans.count == 20 })
+        #expect(clock.now.offset == .zero)
         await processor.forceFlush()
         #expect(exporter.spans.map(\.name) == (0..<25).map { "s\($0)" })
         #expect(processor.statistics == .init(exported: 25, droppedQueueFull: 0, failedExport: 0, queued: 0))
@@ -29,15 +31,19 @@ struct BatchSpanProcessorTests {
         #expect(exporter.isShutDown)
     }
 
-    @Test("exports on the schedule delay")
+    @Test("exports on the schedule delay: not a moment before it, and at it")
     func schedule() async {
         let exporter = InMemorySpanExporter()
         var configuration = BatchSpanProcessor.Configuration()
-        configuration.scheduleDelay = .milliseconds(50)
-        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
+        configuration.scheduleDelay = .seconds(5)
+        let clock = TestClock()
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration, clock: clock)
         self.tracer(processor).startSpan("one").end()
-        for _ in 0..<200 where exporter.spans.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }
-        #expect(exporter.spans.map(\.name) == ["one"])
+        #expect(await clock.waitForSleepers())
+        clock.advance(by: .seconds(5) - .milliseconds(1))
+        #expect(await eventually(yields: 10_000) { !exporter.spans.isEmpty } == false, "exported before the delay")
+        clock.advance(by: .milliseconds(1))
+        #expect(await eventually { exporter.spans.map(\.name) == ["one"] })
         await processor.shutdown()
     }
 
@@ -59,35 +65,44 @@ struct BatchSpanProcessorTests {
         #expect(final.exported + final.droppedQueueFull == 100)
     }
 
-    @Test("an export that outlasts the export timeout is abandoned and counted as failed")
+    @Test("an export that outlasts the export timeout is abandoned at exactly the timeout and counted as failed")
     func exportTimeout() async {
         var configuration = BatchSpanProcessor.Configuration()
         configuration.exportTimeout = .milliseconds(100)
-        let processor = BatchSpanProcessor(exporter: HangingExporter(), configuration: configuration)
+        let clock = TestClock()
+        let processor = BatchSpanProcessor(exporter: HangingExporter(), configuration: configuration, clock: clock)
         for index in 0..<3 { self.tracer(processor).startSpan("s\(index)").end() }
-        let start = ContinuousClock.now
-        await processor.shutdown()
-        #expect(ContinuousClock.now - start < .seconds(5))
+        let shutdown = Task { await processor.shutdown() }
+        // The export started and waits for its timeout on the clock.
+        #expect(await clock.waitForSleepers())
+        clock.advance(by: .milliseconds(99))
+        #expect(await eventually(yields: 10_000) { processor.statistics.failedExport > 0 } == false)
+        clock.advance(by: .milliseconds(1))
+        await shutdown.value
         #expect(processor.statistics.failedExport == 3)
+        #expect(clock.now.offset == .milliseconds(100))
     }
 
-    @Test("shutdown ends within one export timeout even when many batches wait for a hung exporter")
+    @Test("shutdown ends after one export timeout even when many batches wait for a hung exporter")
     func shutdownDeadline() async {
         var configuration = BatchSpanProcessor.Configuration()
         configuration.maxQueueSize = 2_000
         configuration.maxExportBatchSize = 100
         configuration.scheduleDelay = .seconds(60)
         configuration.exportTimeout = .milliseconds(300)
-        let processor = BatchSpanProcessor(exporter: HangingExporter(), configuration: configuration)
+        let clock = TestClock()
+        let processor = BatchSpanProcessor(exporter: HangingExporter(), configuration: configuration, clock: clock)
         let tracer = self.tracer(processor)
         for index in 0..<2_000 { tracer.startSpan("s\(index)").end() }
-        let start = ContinuousClock.now
-        await processor.shutdown()
-        // One batch may be in flight when shutdown starts (≤ 300 ms), then the shared 300 ms budget.
-        #expect(ContinuousClock.now - start < .seconds(2))
+        let shutdown = Task { await processor.shutdown() }
+        #expect(await clock.waitForSleepers())
+        // One batch in flight, then the shared budget: one export timeout on the clock ends it all.
+        clock.advance(by: .milliseconds(300))
+        await shutdown.value
         let statistics = processor.statistics
         #expect(statistics.exported == 0)
-        #expect(statistics.failedExport + statistics.droppedQueueFull == 2_000)
+        #expect(statistics.failedExport == 2_000)
+        #expect(clock.now.offset == .milliseconds(300))
     }
 
     @Test("unsampled spans are not exported")
@@ -115,4 +130,13 @@ struct BatchSpanProcessorTests {
         #expect(exporter.spans.count == 5)
         #expect(exporter.isShutDown)
     }
+}
+
+/// Yields (no wall-clock sleep) until `condition` holds, at most `yields` times.
+func eventually(yields: Int = 1_000_000, _ condition: () -> Bool) async -> Bool {
+    for _ in 0..<yields {
+        if condition() { return true }
+        await Task.yield()
+    }
+    return condition()
 }
