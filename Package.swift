@@ -178,6 +178,7 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
         ),
@@ -201,6 +202,7 @@ let package = Package(
         .testTarget(
             name: "TracingSDKTests",
             dependencies: [
+                "OTLPTestReceiver",
                 "Locking",
                 "TracingSDK",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CompressNIO
 import Foundation
+import Logging
 import NIOCore
 import NIOSSL
 import OTLPTestReceiver
@@ -208,6 +209,50 @@ struct OTLPExporterTests {
         try await exporter.export([sampleSpan()])
         #expect(receiver.requests.count == 4)
         #expect(exporter.statistics == .init(exportedSpans: 1, failedSpans: 0, rejectedSpans: 0, retries: 3))
+    }
+
+    @Test("retries wait on the exporter's clock: Retry-After to the instant, then the backoff's next step (500 ms ± 50 %)")
+    func retryTiming() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script(
+            .init(status: .serviceUnavailable, headers: [("Retry-After", "2")]),
+            .init(status: .badGateway)
+        )
+        let clock = TestClock()
+        let exporter = try OTLPHTTPExporter(
+            configuration: OTLPExporterConfiguration(endpoint: receiver.endpoint, environment: [:]),
+            logger: Logger(label: "otlp-tests"),
+            signal: .traces,
+            clock: ElapsedClock(clock)
+        )
+        let export = Task { try await exporter.export([sampleSpan()]) }
+        /// Waits (for the network) until the exporter sleeps on the clock after `requests` requests.
+        func asleep(after requests: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !(clock.sleeping == 1 && receiver.requests.count == requests), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            #expect(clock.sleeping == 1 && receiver.requests.count == requests)
+        }
+        try await asleep(after: 1)
+        clock.advance(by: .seconds(2) - .milliseconds(1))
+        #expect(clock.sleeping == 1 && receiver.requests.count == 1, "retried before Retry-After's 2 s")
+        clock.advance(by: .milliseconds(1))
+        try await asleep(after: 2)
+        // The backoff doubles at every retry, the Retry-After one too: this delay is 500 ms with
+        // ±50 % jitter, so not before 250 ms, and by 750 ms.
+        clock.advance(by: .milliseconds(249))
+        #expect(clock.sleeping == 1 && receiver.requests.count == 2, "retried before 250 ms")
+        clock.advance(by: .milliseconds(501))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while receiver.requests.count < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(receiver.requests.count == 3, "not retried by 750 ms")
+        clock.advance(by: .seconds(30))  // (ends the export whatever happened: a failing test must not hang)
+        try await export.value
+        #expect(receiver.requests.count == 3)
+        #expect(exporter.statistics == .init(exportedSpans: 1, failedSpans: 0, rejectedSpans: 0, retries: 2))
+        await exporter.shutdown()
     }
 
     @Test("other 4xx answers are not retried; the batch is dropped and counted")

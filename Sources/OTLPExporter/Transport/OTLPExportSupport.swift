@@ -3,6 +3,7 @@ import Locking
 import Logging
 import SwiftProtobuf
 import Synchronization
+import TracingSDK
 
 /// What every OTLP transport (HTTP here, gRPC in `OTLPGRPCExporter`) counts and logs: items
 /// exported, dropped and rejected, retries; failures logged at most every 10 seconds, a partial
@@ -117,26 +118,28 @@ package enum OTLPRetryLoop {
 
     /// - Parameters:
     ///   - attempt: one try, given the time left until the deadline.
+    ///   - clock: what the deadline and the delays are measured on (a test clock in tests).
     package static func run(
         timeout: Duration,
+        clock: ElapsedClock = .continuous,
         counters: OTLPExportCounters,
         items: Int,
         _ attempt: (_ remaining: Duration) async throws -> Outcome
     ) async throws {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = clock.elapsed() + timeout
         var backoff = Duration.milliseconds(250)
         while true {
-            let remaining = deadline - ContinuousClock.now
+            let remaining = deadline - clock.elapsed()
             guard remaining > .zero else {
                 throw OTLPExporterError("export timed out after \(timeout) (\(counters.itemName): \(items))")
             }
             guard case .retry(let failure, let asked) = try await attempt(remaining) else { return }
             let delay = asked ?? backoff * Double.random(in: 0.5...1.5)
             backoff = min(backoff * 2, .seconds(5))
-            guard ContinuousClock.now + delay < deadline else { throw failure }
+            guard clock.elapsed() + delay < deadline else { throw failure }
             counters.countRetry()
             counters.logger.debug("Retrying an OTLP export", metadata: ["reason": "\(failure.message)", "delay": "\(delay)"])
-            try await Task.sleep(for: delay)
+            try await clock.sleep(delay)
         }
     }
 }

@@ -48,8 +48,13 @@ public final class OTLPHTTPExporter: SpanExporter {
     /// metrics.
     let signal: OTLPExporterConfiguration.Signal
 
-    init(configuration: OTLPExporterConfiguration, logger: Logger, signal: OTLPExporterConfiguration.Signal) throws {
+    /// The export deadline and the retry delays are measured on it.
+    let clock: ElapsedClock
+
+    /// - Parameter clock: a test clock in tests; `ContinuousClock` otherwise.
+    init(configuration: OTLPExporterConfiguration, logger: Logger, signal: OTLPExporterConfiguration.Signal, clock: ElapsedClock = .continuous) throws {
         self.signal = signal
+        self.clock = clock
         self.settings = try configuration.resolve(signal: signal)
         guard self.settings.wireProtocol != .grpc else {
             throw OTLPExporterError(
@@ -150,7 +155,7 @@ public final class OTLPHTTPExporter: SpanExporter {
         for (name, value) in self.settings.headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(body)
 
-        try await OTLPRetryLoop.run(timeout: self.settings.timeout, counters: self.counters, items: spanCount) { remaining in
+        try await OTLPRetryLoop.run(timeout: self.settings.timeout, clock: self.clock, counters: self.counters, items: spanCount) { remaining in
             let failure: OTLPExporterError
             do {
                 let response = try await self.client.execute(request, timeout: .nanoseconds(remaining.nanoseconds))

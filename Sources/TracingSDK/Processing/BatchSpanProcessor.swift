@@ -82,9 +82,8 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     private let dropped = Atomic<Int>(0)
     private let failed = Atomic<Int>(0)
 
-    /// Time since the processor was made, on its clock.
-    private let elapsed: @Sendable () -> Duration
-    private let sleep: @Sendable (Duration) async throws -> Void
+    /// The schedule, the export timeout and the shutdown deadline are measured on it.
+    private let clock: ElapsedClock
 
     public convenience init(exporter: any SpanExporter, configuration: Configuration = .init(), logger: Logger = Logger(label: "tracing.batch")) {
         self.init(exporter: exporter, configuration: configuration, logger: logger, clock: ContinuousClock())
@@ -98,9 +97,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         logger: Logger = Logger(label: "tracing.batch"),
         clock: C
     ) where C.Duration == Duration, C: Sendable {
-        let start = clock.now
-        self.elapsed = { start.duration(to: clock.now) }
-        self.sleep = { try await clock.sleep(for: $0) }
+        self.clock = ElapsedClock(clock)
         self.exporter = exporter
         var configuration = configuration
         configuration.maxQueueSize = max(configuration.maxQueueSize, 1)
@@ -110,6 +107,9 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         self.state = Locked(State())
         Task { await self.exportLoop() }
     }
+
+    /// Whether ``shutdown()`` was called (for tests that must order their clock after it).
+    var isShuttingDown: Bool { self.state.withLock { $0.isShutdown } }
 
     public var statistics: Statistics {
         Statistics(
@@ -157,7 +157,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         let wakeUp = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.isShutdown = true
             if state.shutdownDeadline == nil {
-                state.shutdownDeadline = self.elapsed() + self.configuration.exportTimeout
+                state.shutdownDeadline = self.clock.elapsed() + self.configuration.exportTimeout
             }
             defer { state.wakeUp = nil }
             return state.wakeUp
@@ -197,7 +197,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
             // fit is dropped.
             while var batch = batches.popLast() {
                 let deadline = self.state.withLock { $0.shutdownDeadline }
-                if let deadline, self.elapsed() >= deadline {
+                if let deadline, self.clock.elapsed() >= deadline {
                     let left = batches.reduce(batch.count) { $0 + $1.count }
                     self.failed.add(left, ordering: .relaxed)
                     self.logger.warning("Shutdown timed out; spans not exported were dropped", metadata: ["spans": "\(left)"])
@@ -245,7 +245,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
                     if resumeNow { continuation.resume() }
                 }
             }
-            group.addTask { try? await self.sleep(self.configuration.scheduleDelay) }
+            group.addTask { try? await self.clock.sleep(self.configuration.scheduleDelay) }
             await group.next()
             // Whichever finished first, release the other.
             let wakeUp = self.state.withLock { state in
@@ -259,7 +259,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
 
     private func export(_ batch: [FinishedSpan], deadline: Duration?) async {
         guard !batch.isEmpty else { return }
-        let timeout = deadline.map { min(self.configuration.exportTimeout, $0 - self.elapsed()) }
+        let timeout = deadline.map { min(self.configuration.exportTimeout, $0 - self.clock.elapsed()) }
             ?? self.configuration.exportTimeout
         let succeeded = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
@@ -272,7 +272,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
                 }
             }
             group.addTask {
-                try? await self.sleep(timeout)
+                try? await self.clock.sleep(timeout)
                 return Task.isCancelled ? nil : false
             }
             var result: Bool?

@@ -3,12 +3,12 @@ import Locking
 /// A clock that moves only when a test says so: code under test that sleeps on it is resumed by
 /// ``advance(by:)``, so timing tests are exact and take no wall-clock time (swift-otel's
 /// `TestClock` does the same).
-final class TestClock: Clock, Sendable {
-    struct Instant: InstantProtocol {
-        var offset: Duration
-        func advanced(by duration: Duration) -> Self { Self(offset: self.offset + duration) }
-        func duration(to other: Self) -> Duration { other.offset - self.offset }
-        static func < (lhs: Self, rhs: Self) -> Bool { lhs.offset < rhs.offset }
+public final class TestClock: Clock, Sendable {
+    public struct Instant: InstantProtocol {
+        public var offset: Duration
+        public func advanced(by duration: Duration) -> Self { Self(offset: self.offset + duration) }
+        public func duration(to other: Self) -> Duration { other.offset - self.offset }
+        public static func < (lhs: Self, rhs: Self) -> Bool { lhs.offset < rhs.offset }
     }
 
     private struct Sleeper {
@@ -26,13 +26,18 @@ final class TestClock: Clock, Sendable {
 
     private let state = Locked(State())
 
-    var now: Instant { self.state.withLock { $0.now } }
-    var minimumResolution: Duration { .zero }
+    public init() {}
+
+    public var now: Instant { self.state.withLock { $0.now } }
+    public var minimumResolution: Duration { .zero }
+
+    /// When the waiting sleeps are due.
+    public var deadlines: [Duration] { self.state.withLock { $0.sleepers.map(\.deadline.offset) } }
 
     /// How many sleeps are waiting for the clock to move.
-    var sleeping: Int { self.state.withLock { $0.sleepers.count } }
+    public var sleeping: Int { self.state.withLock { $0.sleepers.count } }
 
-    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+    public func sleep(until deadline: Instant, tolerance: Duration?) async throws {
         let id = self.state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -65,7 +70,7 @@ final class TestClock: Clock, Sendable {
     }
 
     /// Moves the clock on, resuming every sleep that is due.
-    func advance(by duration: Duration) {
+    public func advance(by duration: Duration) {
         let due = self.state.withLock { state -> [Sleeper] in
             state.now = state.now.advanced(by: duration)
             let now = state.now
@@ -76,9 +81,19 @@ final class TestClock: Clock, Sendable {
         for sleeper in due { sleeper.continuation.resume() }
     }
 
+    /// Returns once a sleep waits for exactly `deadline` (an offset from the clock's start), yielding
+    /// meanwhile; `false` after many yields, so a test fails instead of hanging.
+    public func waitForSleeper(until deadline: Duration) async -> Bool {
+        for _ in 0..<1_000_000 {
+            if self.state.withLock({ $0.sleepers.contains { $0.deadline.offset == deadline } }) { return true }
+            await Task.yield()
+        }
+        return false
+    }
+
     /// Returns once at least `count` sleeps wait on the clock (the code under test reached its
     /// sleep), yielding meanwhile; gives up after many yields so a test fails instead of hanging.
-    func waitForSleepers(_ count: Int = 1) async -> Bool {
+    public func waitForSleepers(_ count: Int = 1) async -> Bool {
         for _ in 0..<1_000_000 {
             if self.sleeping >= count { return true }
             await Task.yield()
