@@ -35,11 +35,7 @@ final class BlockingCallExecutor: Sendable {
             state.threads += 1
             return true
         }
-        if startsThread {
-            let thread = Thread { self.work() }
-            thread.name = "kafka-blocking-calls"
-            thread.start()
-        }
+        if startsThread { startPollThread(name: "kafka-blocking-calls") { self.work() } }
     }
 
     private func work() {
