@@ -27,9 +27,10 @@ bench: deps
 test-asan: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
-## Every test under ThreadSanitizer (its own build directory). librdkafka's C11 threads and locks
-## are routed through pthread there, so TSan sees them (Sources/CTSanThreads); state guarded by
-## Synchronization.Mutex, whose futex lock TSan cannot see, is listed in scripts/tsan-suppressions.txt.
+## Every test under ThreadSanitizer (its own build directory); CI runs it after `test`. librdkafka's
+## C11 threads and locks are routed through pthread there, so TSan sees them (Sources/CTSanThreads),
+## and our shared state is behind `Locked` (Sources/Locking, a pthread mutex TSan intercepts).
+## scripts/tsan-suppressions.txt names only code that is not ours, each entry with its reason.
 test-tsan: deps
 	TSAN_OPTIONS=suppressions=$(CURDIR)/scripts/tsan-suppressions.txt $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 

@@ -123,14 +123,16 @@ struct KafkaIntegrationTests {
 
     @Test("two consumers in one group split the partitions, and the survivor takes all when one leaves")
     func groupRebalance() async throws {
+        // A rebalance of the embedded broker takes 3–10 s; under ThreadSanitizer up to ~35 s was seen.
+        let rebalanceTimeout = Duration.seconds(90)
         try await withLeakCheck {
             let cluster = try TestCluster()
             let topic = try await cluster.makeTopic("group", partitions: 4)
             let group = "group-\(UUID())"
             let first = try cluster.makeConsumer(group: group, topic: topic)
-            try await eventually("the first consumer gets every partition") { first.assignment.count == 4 }
+            try await eventually(timeout: rebalanceTimeout, "the first consumer gets every partition") { first.assignment.count == 4 }
             let second = try cluster.makeConsumer(group: group, topic: topic)
-            try await eventually("the partitions are split two and two") {
+            try await eventually(timeout: rebalanceTimeout, "the partitions are split two and two") {
                 first.assignment.count == 2 && second.assignment.count == 2
             }
             #expect(first.assignment.isDisjoint(with: second.assignment))
@@ -154,7 +156,7 @@ struct KafkaIntegrationTests {
             try await second.commit()
 
             await second.close()
-            try await eventually("the first consumer takes every partition back") { first.assignment.count == 4 }
+            try await eventually(timeout: rebalanceTimeout, "the first consumer takes every partition back") { first.assignment.count == 4 }
             _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, partition: 3, value: "after"))
             let after = try await collect(1, from: first)
             #expect(after.map(\.valueString) == ["after"])
