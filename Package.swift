@@ -226,6 +226,7 @@ let package = Package(
             dependencies: ["Kafka", "Locking"]
         ),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),
+        .testTarget(name: "KafkaTracingTests", dependencies: ["KafkaTracing"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -8,37 +8,9 @@ import Logging
 /// rebalances, and buffers messages for the application; it stores offsets the application is
 /// done with, and closes the group membership (committing) on shutdown.
 final class RDKafkaConsumerCore: @unchecked Sendable {
-    private enum Phase {
-        /// Fetching.
-        case running
-        /// Closing was asked for: no message is handed out any more; the poll thread waits until
-        /// the application is done with the one in hand (it calls `close()`, or asks for the next
-        /// message and gets the end), so that its offset is stored and committed, then closes.
-        case closeRequested
-        /// The poll thread is committing, leaving the group and destroying the handle.
-        case closing
-        /// The handle is destroyed.
-        case closed
-    }
-
-    private struct State {
-        var phase = Phase.running
-        var buffer = Deque<KafkaConsumerMessage>()
-        var waiter: UnsafeContinuation<KafkaConsumerMessage?, any Error>?
-        var failure: KafkaError?
-        var assignment = Set<KafkaTopicPartition>()
-        var closeWaiters: [UnsafeContinuation<Void, Never>] = []
-        /// Calls on the handle in progress outside the lock; closing waits for them.
-        var handleUsers = 0
-        /// When closing was asked for.
-        var closeRequestedAt: ContinuousClock.Instant?
-        /// The application has finished with its messages (it called `close()`, or was given
-        /// the end of the sequence): the poll thread may close now.
-        var applicationDone = false
-        /// The application hands messages on to other tasks (a concurrent traced handler): the
-        /// end of the sequence does not mean it is done with them; only `close()` does.
-        var applicationHandsOn = false
-    }
+    private typealias StateMachine = RDKafkaConsumerStateMachine<
+        KafkaConsumerMessage, UnsafeContinuation<KafkaConsumerMessage?, any Error>, UnsafeContinuation<Void, Never>
+    >
 
     /// How long, at most, a consumer asked to close waits for the application to finish the
     /// message in hand before it closes anyway.
@@ -46,10 +18,11 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
 
     let client: RDKafkaClient
     private let logger: Logger
-    private let maxBuffered: Int
-    /// Every change wakes the poll thread when it waits for one (the application finishing with
-    /// its messages, room in the buffer, the last user of the handle leaving).
-    private let state = ConditionLocked(State())
+    /// Every decision is a transition of the state machine, made under this lock; every change
+    /// wakes the poll thread when it waits for one (the application finishing with its messages,
+    /// room in the buffer, the last user of the handle leaving). Continuations resume after the
+    /// lock is released.
+    private let state: ConditionLocked<StateMachine>
     private let commitObserver = Locked<(@Sendable (KafkaCommitReport) -> Void)?>(nil)
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
@@ -66,7 +39,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         logger[metadataKey: "kafka.client"] = "\(client.name)"
         logger[metadataKey: "kafka.group"] = "\(configuration.groupID)"
         self.logger = logger
-        self.maxBuffered = configuration.maxBufferedMessages
+        self.state = ConditionLocked(
+            StateMachine(maxBuffered: configuration.maxBufferedMessages, closeGracePeriod: Self.closeGracePeriod)
+        )
         // The context (and so this closure) lives until the handle is destroyed; the weak
         // reference avoids a cycle through the client.
         context.rebalance = { [weak self] event in self?.serveRebalance(event) }
@@ -90,32 +65,19 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// The next buffered message; waits for one. `nil` once the consumer is closed.
     func next() async throws -> KafkaConsumerMessage? {
         // Fast path: a buffered message, or the end, without suspending.
-        if let ready = self.state.withLock({ Self.ready(&$0) }) { return try ready.get() }
+        switch self.state.withLock({ $0.next() }) {
+        case .message(let message): return message
+        case .end(let failure?): throw failure
+        case .end(nil): return nil
+        case .wait: break
+        }
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<KafkaConsumerMessage?, any Error>) in
-                let result = self.state.withLock { state -> Result<KafkaConsumerMessage?, any Error>? in
-                    if let ready = Self.ready(&state) { return ready }
-                    if state.waiter != nil {
-                        return .failure(
-                            KafkaError(
-                                code: .state,
-                                message: "KafkaConsumer.messages is already being iterated by another task",
-                                isRetriable: false
-                            )
-                        )
-                    }
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    state.waiter = continuation
-                    return nil
-                }
-                if let result { continuation.resume(with: result) }
+                let action = self.state.withLock { $0.waitForMessage(continuation, isCancelled: Task.isCancelled) }
+                if case .resume(let result) = action { continuation.resume(with: result) }
             }
         } onCancel: {
-            let waiter = self.state.withLock { state in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(throwing: CancellationError())
+            self.state.withLock { $0.cancelWaiter() }?.resume(throwing: CancellationError())
         }
     }
 
@@ -123,24 +85,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// the consumer is closed.
     func nextBatch(maxCount: Int) async throws -> [KafkaConsumerMessage] {
         guard let first = try await self.next() else { return [] }
-        var batch = [first]
-        self.state.withLock { state in
-            while batch.count < maxCount, let message = state.buffer.popFirst() { batch.append(message) }
-        }
-        return batch
-    }
-
-    /// The next buffered message, or the end of the sequence (`nil`, or the fatal error) once the
-    /// consumer stopped running; `nil` when the caller must wait.
-    private static func ready(_ state: inout State) -> Result<KafkaConsumerMessage?, any Error>? {
-        if state.phase != .running {
-            // Buffered messages are not handed out once closing began: their offsets could no
-            // longer be committed, so the group reads them again instead.
-            if !state.applicationHandsOn { state.applicationDone = true }
-            return state.failure.map { .failure($0) } ?? .success(nil)
-        }
-        if let message = state.buffer.popFirst() { return .success(message) }
-        return nil
+        return [first] + self.state.withLock { $0.takeBuffered(upTo: maxCount - 1) }
     }
 
     /// Stores `offset + 1` for the message's partition, to be committed by the client.
@@ -148,7 +93,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     func storeOffset(topic: String, partition: Int32, offset: Int64) throws(KafkaError) {
         let result: rd_kafka_resp_err_t? = self.state.withLock { state in
             // Under the lock: the poll thread cannot start closing (and destroy) meanwhile.
-            guard state.phase == .running || state.phase == .closeRequested else { return nil }
+            guard state.acceptsHandleUse else { return nil }
             return RDKafkaTopicPartitionList.with([(topic, partition, offset + 1)]) { list in
                 let error = rd_kafka_offsets_store(self.client.handle, list)
                 return error == RD_KAFKA_RESP_ERR_NO_ERROR ? list.pointee.elems[0].err : error
@@ -168,15 +113,10 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// Commits the stored offsets now, waiting for the broker's answer on a thread of the
     /// ``BlockingCallExecutor``.
     func commit() async throws {
-        let usable = self.state.withLock { state in
-            guard state.phase == .running || state.phase == .closeRequested else { return false }
-            state.handleUsers += 1
-            return true
-        }
-        guard usable else { throw KafkaError.closed("the consumer") }
+        guard self.state.withLock({ $0.beginHandleUse() }) else { throw KafkaError.closed("the consumer") }
         let error = await BlockingCallExecutor.shared.run {
             let error = self.commitStored(reason: .manual)
-            self.state.withLock { $0.handleUsers -= 1 }
+            self.state.withLock { $0.endHandleUse() }
             return error
         }
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET else {
@@ -208,57 +148,25 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// Stops fetching, commits stored offsets, leaves the group and destroys the handle.
     func close() async {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-            let done = self.state.withLock { state in
-                if state.phase == .closed { return true }
-                Self.requestClose(&state)
-                state.applicationDone = true
-                state.closeWaiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
+            if case .resumeNow = self.state.withLock({ $0.close(continuation, now: .now) }) { continuation.resume() }
         }
     }
 
     /// Stops handing out messages; the consumer closes once the application is done with the
-    /// message in hand (see ``Phase/closeRequested``).
+    /// message in hand (see ``RDKafkaConsumerStateMachine/Phase/closeRequested(at:)``).
     func requestClose() {
-        let waiter = self.state.withLock { state in
-            Self.requestClose(&state)
-            return Self.takeWaiterHandingOn(&state)
-        }
-        waiter?.resume(returning: nil)
+        self.state.withLock { $0.requestClose(now: .now) }?.resume(returning: nil)
     }
 
     /// Closes without waiting for the application (when it is gone: the consumer's deinit).
     func closeWithoutWaiting() {
-        self.state.withLock { state in
-            Self.requestClose(&state)
-            state.applicationDone = true
-        }
-    }
-
-    private static func requestClose(_ state: inout State) {
-        guard state.phase == .running else { return }
-        state.phase = .closeRequested
-        state.closeRequestedAt = .now
-        // A task waiting for a message gets the end now: it holds no message (unless it handed
-        // earlier ones on to other tasks).
-        state.applicationDone = state.applicationDone || (state.waiter != nil && !state.applicationHandsOn)
-    }
-
-    /// Once closing was requested: an application that hands messages on closes later (with
-    /// `close()`), so its task waiting for a message must get the end (or the error) now, not when
-    /// the consumer is closed. Others get it from the poll thread as it closes.
-    private static func takeWaiterHandingOn(_ state: inout State) -> UnsafeContinuation<KafkaConsumerMessage?, any Error>? {
-        guard state.applicationHandsOn else { return nil }
-        defer { state.waiter = nil }
-        return state.waiter
+        self.state.withLock { $0.closeWithoutWaiting(now: .now) }
     }
 
     /// From now on, only `close()` (or the grace period) tells that the application is done
     /// with its messages, not the end of the sequence.
     func setApplicationHandsOn() {
-        self.state.withLock { $0.applicationHandsOn = true }
+        self.state.withLock { $0.setApplicationHandsOn() }
     }
 
     // MARK: Poll thread
@@ -267,29 +175,21 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         let handle = self.client.handle
         var errorLog = RateLimitedLog(interval: .seconds(5))
         var batch: [KafkaConsumerMessage] = []
-        while true {
-            let (phase, buffered, mayClose) = self.state.withLock { state in
-                (
-                    state.phase, state.buffer.count,
-                    state.applicationDone || (state.closeRequestedAt.map { .now - $0 > Self.closeGracePeriod } ?? true)
-                )
-            }
-            if phase == .closeRequested {
-                if mayClose { break }
+        polling: while true {
+            switch self.state.withLock({ $0.nextPollAction(now: .now) }) {
+            case .poll:
+                break
+            case .close:
+                break polling
+            case .waitForApplication(let remaining):
                 // Wait for the application to finish the message in hand (and store its offset),
                 // at most until the grace period ends.
-                let remaining = self.state.withLock { state in
-                    state.closeRequestedAt.map { Self.closeGracePeriod - (.now - $0) } ?? .zero
-                }
-                _ = self.state.wait(timeout: remaining) { $0.applicationDone || $0.phase != .closeRequested }
+                _ = self.state.wait(timeout: remaining) { $0.isApplicationDoneOrNotWaiting }
                 continue
-            }
-            guard phase == .running else { break }
-            if buffered >= self.maxBuffered {
+            case .waitForRoom:
                 // The application is behind; fetched messages wait in librdkafka meanwhile. Woken
                 // when it takes one (or closing starts); the timeout only bounds a missed case.
-                let maxBuffered = self.maxBuffered
-                _ = self.state.wait(timeout: .milliseconds(100)) { $0.buffer.count < maxBuffered || $0.phase != .running }
+                _ = self.state.wait(timeout: .milliseconds(100)) { $0.hasRoomOrStopped }
                 continue
             }
             var message = rd_kafka_consumer_poll(handle, 100)
@@ -304,18 +204,14 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 message = batch.count < 512 ? rd_kafka_consumer_poll(handle, 0) : nil
             }
             if !batch.isEmpty {
-                let waiter = self.state.withLock { state in
-                    state.buffer.append(contentsOf: batch)
-                    defer { state.waiter = nil }
-                    return state.waiter.map { ($0, state.buffer.removeFirst()) }
-                }
+                let waiter = self.state.withLock { $0.fetched(batch) }
                 batch.removeAll(keepingCapacity: true)
                 waiter.map { $0.0.resume(returning: $0.1) }
             }
         }
-        self.state.withLock { $0.phase = .closing }
+        self.state.withLock { $0.closingStarted() }
         // Calls on the handle in progress (a commit) finish first; each one's end wakes us.
-        _ = self.state.wait { $0.handleUsers == 0 }
+        _ = self.state.wait { !$0.hasHandleUsers }
         if self.observesCommits {
             // Commit here, so the observer learns what closing committed (librdkafka's own
             // commit inside close reports nothing, and then finds nothing left to commit).
@@ -330,18 +226,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         }
         self.client.destroy()
         self.logger.debug("Kafka consumer closed")
-        let (waiter, closeWaiters, failure) = self.state.withLock { state in
-            state.phase = .closed
-            state.buffer.removeAll()
-            state.assignment.removeAll()
-            defer {
-                state.waiter = nil
-                state.closeWaiters = []
-            }
-            return (state.waiter, state.closeWaiters, state.failure)
-        }
-        if let failure { waiter?.resume(throwing: failure) } else { waiter?.resume(returning: nil) }
-        for closeWaiter in closeWaiters { closeWaiter.resume() }
+        let closed = self.state.withLock { $0.closed() }
+        if let failure = closed.failure { closed.waiter?.resume(throwing: failure) } else { closed.waiter?.resume(returning: nil) }
+        for closeWaiter in closed.closeWaiters { closeWaiter.resume() }
     }
 
     private func serveError(_ message: UnsafeMutablePointer<rd_kafka_message_t>, errorLog: inout RateLimitedLog) {
@@ -357,12 +244,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 isFatal: true
             )
             self.logger.critical("Kafka consumer fatal error", metadata: ["kafka.error": "\(error)"])
-            let waiter = self.state.withLock { state in
-                state.failure = error
-                Self.requestClose(&state)
-                return Self.takeWaiterHandingOn(&state)
-            }
-            waiter?.resume(throwing: error)
+            self.state.withLock { $0.failed(error, now: .now) }?.resume(throwing: error)
             return
         }
         guard errorLog.shouldLog() else { return }
@@ -389,11 +271,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             } else {
                 rd_kafka_assign(handle, event.partitions)
             }
-            let assignment = self.state.withLock { state in
-                if !cooperative { state.assignment = [] }
-                state.assignment.formUnion(partitions)
-                return state.assignment
-            }
+            let assignment = self.state.withLock { $0.assigned(partitions, replacing: !cooperative) }
             self.logger.info(
                 "Partitions assigned",
                 metadata: ["kafka.partitions": "\(partitions.sorted())", "kafka.assignment": "\(assignment.sorted())"]
@@ -411,12 +289,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 }
             }
             let revoked = Set(partitions)
-            let purged = self.state.withLock { state in
-                // Buffered messages of revoked partitions go to their new owner instead.
-                let before = state.buffer.count
-                state.buffer.removeAll { revoked.contains(KafkaTopicPartition(topic: $0.topic, partition: $0.partition)) }
-                state.assignment.subtract(revoked)
-                return before - state.buffer.count
+            // Buffered messages of revoked partitions go to their new owner instead.
+            let purged = self.state.withLock {
+                $0.revoked(revoked) { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) }
             }
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(handle, event.partitions) {
@@ -432,7 +307,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         case .error(let error):
             self.logger.error("Rebalance failed", metadata: ["kafka.error": "\(error)"])
             rd_kafka_assign(handle, nil)
-            self.state.withLock { $0.assignment = [] }
+            self.state.withLock { $0.assignmentCleared() }
         }
     }
 }
