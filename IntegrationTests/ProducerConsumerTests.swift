@@ -130,8 +130,10 @@ struct KafkaIntegrationTests {
             let topic = try await cluster.makeTopic("group", partitions: 4)
             let group = "group-\(UUID())"
             let first = try cluster.makeConsumer(group: group, topic: topic)
+            first.start()
             try await eventually(timeout: rebalanceTimeout, "the first consumer gets every partition") { first.assignment.count == 4 }
             let second = try cluster.makeConsumer(group: group, topic: topic)
+            second.start()
             try await eventually(timeout: rebalanceTimeout, "the partitions are split two and two") {
                 first.assignment.count == 2 && second.assignment.count == 2
             }

@@ -16,6 +16,7 @@ extension KafkaIntegrationTests {
             let topic = try await cluster.makeTopic("cluster-id", partitions: 1)
             let capture = TraceCapture()
             let producer = TracedProducer(wrapping: try cluster.makeProducer())
+            producer.producer.start()  // its poll thread learns the cluster id
             try await eventually("the producer knows the cluster id") { producer.producer.clusterID != nil }
             let clusterID = try #require(producer.producer.clusterID)
             #expect(!clusterID.isEmpty)

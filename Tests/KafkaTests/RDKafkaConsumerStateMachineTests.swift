@@ -23,6 +23,15 @@ struct RDKafkaConsumerStateMachineTests {
         Machine(maxBuffered: maxBuffered, closeGracePeriod: .seconds(30))
     }
 
+    @Test("the poll thread is started once, by the first call that needs it")
+    func startsOnce() {
+        var machine = self.machine()
+        #expect(machine.startPollThread() == true)
+        #expect(machine.startPollThread() == false)
+        machine.closeWithoutWaiting(now: Self.t0)
+        #expect(machine.startPollThread() == false)
+    }
+
     @Test("fetched messages are handed out in order; an empty buffer asks to wait")
     func handOut() {
         var machine = self.machine()

@@ -25,12 +25,20 @@ public final class KafkaConsumer: Service, Sendable {
     /// The configuration the consumer was created with.
     public let configuration: KafkaConsumerConfiguration
 
-    /// Creates a consumer, joins its group and subscribes to its topics. Fetching starts at once.
+    /// Creates a consumer subscribed to its topics. It joins its group and starts fetching with
+    /// ``start()``, or the first of: iterating ``messages``, ``nextBatch(maxCount:)``, ``run()``.
     /// - Throws: ``KafkaError`` for an unknown property or bad value (librdkafka's text), an empty
     ///   group id or topic list, or an invalid topic name.
     public init(configuration: KafkaConsumerConfiguration, logger: Logger = Logger(label: "kafka.consumer")) throws {
         self.configuration = configuration
         self.core = try RDKafkaConsumerCore(configuration: configuration, logger: logger)
+    }
+
+    /// Joins the group and starts fetching now, on the consumer's own thread (otherwise the first
+    /// iteration of ``messages``, ``nextBatch(maxCount:)`` or ``run()`` does). Calling it again
+    /// does nothing. Until then ``assignment`` is empty.
+    public func start() {
+        self.core.start()
     }
 
     /// The messages fetched for this consumer, in partition order. Iterate it from one task.
@@ -84,7 +92,6 @@ public final class KafkaConsumer: Service, Sendable {
         try await self.core.commit()
     }
 
-    /// The partitions currently assigned to this consumer by its group.
     /// Calls `observer` after every offset commit this consumer makes — ``commit()``, on a
     /// partition revocation, on close, and librdkafka's periodic ones — with what was committed.
     /// For instrumentation (the traced consumer's settle spans); set it before fetching starts.
@@ -106,6 +113,7 @@ public final class KafkaConsumer: Service, Sendable {
     /// it; `nil` before, and for brokers that report none. Read without a lock or a wait.
     public var clusterID: String? { self.core.client.clusterID }
 
+    /// The partitions currently assigned to this consumer by its group (none before it started).
     public var assignment: Set<KafkaTopicPartition> { self.core.assignment }
 
     /// Stops fetching, commits stored offsets, leaves the group and releases the librdkafka handle.
@@ -117,6 +125,7 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Runs until graceful shutdown (or cancellation), then closes the consumer.
     public func run() async throws {
+        self.core.start()
         try? await gracefulShutdown()
         await self.close()
     }

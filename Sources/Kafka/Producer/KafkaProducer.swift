@@ -44,7 +44,9 @@ public final class KafkaProducer: Service, Sendable {
     /// The configuration the producer was created with.
     public let configuration: KafkaProducerConfiguration
 
-    /// Creates a producer and its librdkafka handle. Nothing connects until the first message.
+    /// Creates a producer and its librdkafka handle. Nothing connects until the first message, and
+    /// the producer's own delivery thread starts with ``start()`` or the first send, flush,
+    /// ``close()``, ``run()`` or ``onStatistics(_:)``, not here.
     /// - Parameters:
     ///   - configuration: Brokers, batching and any librdkafka property.
     ///   - logger: Receives librdkafka's log lines and failures of messages sent without a callback.
@@ -52,6 +54,13 @@ public final class KafkaProducer: Service, Sendable {
     public init(configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "kafka.producer")) throws {
         self.configuration = configuration
         self.core = try RDKafkaProducerCore(configuration: configuration, logger: logger)
+    }
+
+    /// Starts the producer's delivery thread now (otherwise the first send, flush, ``close()``,
+    /// ``run()`` or ``onStatistics(_:)`` does): it serves delivery reports and statistics and
+    /// learns the ``clusterID``. Calling it again does nothing.
+    public func start() {
+        self.core.start()
     }
 
     /// Enqueues a message and returns without waiting for the broker.
@@ -165,6 +174,7 @@ public final class KafkaProducer: Service, Sendable {
     /// A cancelled `run()` returns within about 1.2 s: one second more of delivery, then the rest
     /// is purged (see ``close()``).
     public func run() async throws {
+        self.core.start()
         try? await gracefulShutdown()
         await self.close()
     }
@@ -186,7 +196,8 @@ public final class KafkaProducer: Service, Sendable {
     /// - Returns: whether `observer` was set.
     @discardableResult
     public func onStatistics(_ observer: @escaping @Sendable (KafkaStatistics) -> Void) -> Bool {
-        self.core.client.statistics.observe(observer)
+        defer { self.core.start() }  // statistics arrive through the poll thread
+        return self.core.client.statistics.observe(observer)
     }
 
     /// The Kafka cluster's id (`rd_kafka_clusterid`), once the client has received metadata from

@@ -57,7 +57,14 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError.rdKafka(error, context: "could not subscribe to \(configuration.topics)")
         }
-        startPollThread(name: client.name) { [self] in self.pollLoop() }
+    }
+
+    /// Starts the poll thread (joining the group, fetching) if it is not running yet: the first
+    /// wait for a message, close, or `run()` does; creating a consumer starts no thread of ours.
+    func start() {
+        if self.state.withLock({ $0.startPollThread() }) {
+            startPollThread(name: self.client.name) { [self] in self.pollLoop() }
+        }
     }
 
     // MARK: Application side
@@ -69,7 +76,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         case .message(let message): return message
         case .end(let failure?): throw failure
         case .end(nil): return nil
-        case .wait: break
+        case .wait: self.start()
         }
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<KafkaConsumerMessage?, any Error>) in
@@ -147,6 +154,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
 
     /// Stops fetching, commits stored offsets, leaves the group and destroys the handle.
     func close() async {
+        self.start()  // never started: the poll thread still closes the handle
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             if case .resumeNow = self.state.withLock({ $0.close(continuation, now: .now) }) { continuation.resume() }
         }
@@ -156,11 +164,13 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// message in hand (see ``RDKafkaConsumerStateMachine/Phase/closeRequested(at:)``).
     func requestClose() {
         self.state.withLock { $0.requestClose(now: .now) }?.resume(returning: nil)
+        self.start()
     }
 
     /// Closes without waiting for the application (when it is gone: the consumer's deinit).
     func closeWithoutWaiting() {
         self.state.withLock { $0.closeWithoutWaiting(now: .now) }
+        self.start()
     }
 
     /// From now on, only `close()` (or the grace period) tells that the application is done

@@ -39,6 +39,8 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
     /// The application hands messages on to other tasks (a concurrent traced handler): the end
     /// of the sequence does not mean it is done with them; only `close()` does.
     private var applicationHandsOn = false
+    /// The poll thread is started by the first call that needs it (``startPollThread()``).
+    private var pollThreadStarted = false
 
     init(maxBuffered: Int, closeGracePeriod: Duration) {
         self.maxBuffered = max(maxBuffered, 1)
@@ -53,6 +55,14 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
         case .running, .closeRequested: true
         case .closing, .closed: false
         }
+    }
+
+    /// Whether the poll thread (which joins the group, fetches and in the end closes) must be
+    /// started now: `true` once, for the first wait for a message, close, or `run()`.
+    mutating func startPollThread() -> Bool {
+        guard !self.pollThreadStarted else { return false }
+        self.pollThreadStarted = true
+        return true
     }
 
     // MARK: Application side

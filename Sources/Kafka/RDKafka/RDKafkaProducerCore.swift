@@ -28,37 +28,32 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         init(_ callback: @escaping DeliveryCallback) { self.callback = callback }
     }
 
-    private enum Phase: Int {
-        /// Accepting messages.
-        case running = 0
-        /// Refusing new messages; delivering what is queued.
-        case draining = 1
-        /// The poll thread has ended and the handle is destroyed.
-        case stopped = 2
-    }
-
-    private struct State {
-        var progressWaiters: [UnsafeContinuation<Void, Never>] = []
-        var stopWaiters: [UnsafeContinuation<Void, Never>] = []
-        var fatalError: KafkaError?
-        /// Set by the poll thread, under the lock, once it has decided to destroy the handle:
-        /// ``purge()`` checks it under the same lock before it touches the handle.
-        var handleReleased = false
-    }
+    private typealias StateMachine = RDKafkaProducerStateMachine<UnsafeContinuation<Void, Never>>
+    private typealias Phase = StateMachine.Phase
 
     let client: RDKafkaClient
     private let queue: OpaquePointer
     private let logger: Logger
-    private let phase = Atomic<Int>(Phase.running.rawValue)
-    /// Messages handed to librdkafka whose delivery report has not been served yet.
+    /// The state machine's phase, published (under the lock, after every transition) for the send
+    /// path, which reads it without the lock. Sequentially consistent with ``inFlight``: a sender
+    /// counts itself in flight and then reads the phase; the poll thread reads the in-flight count
+    /// (under the lock) after the phase left `running`; so either the sender sees the phase change
+    /// and backs out, or the poll thread sees the sender and keeps the handle.
+    private let phase = Atomic<Int>(Phase.idle.rawValue)
+    /// Messages handed to librdkafka whose delivery report has not been served yet, plus callers
+    /// holding the handle for a moment (a flush, a purge, a sender serving reports).
     private let inFlight = Atomic<Int>(0)
-    /// Bumped by the poll thread after every pass; waiters compare it to avoid lost wake-ups.
+    /// Bumped by the poll thread after every pass (releasing: a waiter that sees it sees the
+    /// pass's reports); waiters compare it to avoid lost wake-ups.
     private let generation = Atomic<Int>(0)
-    private let hasFatalError = Atomic<Bool>(false)
     /// Bumped whenever a sender served reports; while it moves, the poll thread stands back.
+    /// Relaxed: only a hint for scheduling, no data is published through it.
     private let senderServing = Atomic<Int>(0)
-    /// Sends since the sender last served reports.
+    /// Sends since the sender last served reports. Relaxed: a counter; a lost update only moves
+    /// the next serving by a send or two.
     private let sendsSinceServing = Atomic<Int>(0)
+    /// Ids of tasks waiting for progress, so that a cancelled one can be found.
+    private let waitIDs = Atomic<Int>(0)
     private let failureLog = Locked(RateLimitedLog(interval: .seconds(5)))
     /// Told of every delivery report; set once, read with one atomic load per report.
     private let deliveryObserver = AtomicLazyReference<DeliveryObserverBox>()
@@ -75,10 +70,22 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         let box = DeliveryObserverBox(observer)
         return self.deliveryObserver.storeIfNil(box) === box
     }
+    /// Relaxed: counters read for statistics only.
     let deliveredCount = Atomic<Int>(0)
     let failedCount = Atomic<Int>(0)
-    /// (Its changes wake the poll thread when it stands back for a serving sender.)
-    private let state = ConditionLocked(State())
+    /// Every lifecycle decision is a transition of the state machine, made under this lock;
+    /// continuations resume after it is released. (Its changes wake the poll thread when it
+    /// stands back for a serving sender.)
+    private let state = ConditionLocked(StateMachine())
+
+    /// Runs a transition under the lock and publishes the phase it leaves for the send path.
+    private func transition<R>(_ body: (inout StateMachine) -> R) -> R {
+        self.state.withLock { machine in
+            let result = body(&machine)
+            self.phase.store(machine.phase.rawValue, ordering: .sequentiallyConsistent)
+            return result
+        }
+    }
 
     init(configuration: KafkaProducerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validateCommon()
@@ -94,7 +101,14 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "kafka.client"] = "\(client.name)"
         self.logger = logger
-        startPollThread(name: client.name) { [self] in self.pollLoop() }
+    }
+
+    /// Starts the poll thread if it is not running yet: the first send, flush, close, `run()` or
+    /// statistics observer does; creating a producer starts no thread of ours.
+    func start() {
+        if self.transition({ $0.start() }) {
+            startPollThread(name: self.client.name) { [self] in self.pollLoop() }
+        }
     }
 
     // MARK: Sending
@@ -134,12 +148,13 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         do throws(KafkaError) { try KafkaTopicName.validate(topic) } catch { return error }
         // Count the message before checking the phase, so a concurrent close waits for it.
         self.inFlight.add(1, ordering: .sequentiallyConsistent)
-        guard self.phase.load(ordering: .sequentiallyConsistent) == Phase.running.rawValue else {
+        while self.phase.load(ordering: .sequentiallyConsistent) != Phase.running.rawValue {
             self.inFlight.subtract(1, ordering: .sequentiallyConsistent)
-            if self.hasFatalError.load(ordering: .acquiring), let fatal = self.state.withLock({ $0.fatalError }) {
-                return fatal
+            guard self.phase.load(ordering: .sequentiallyConsistent) == Phase.idle.rawValue else {
+                return self.state.withLock { $0.refusal }
             }
-            return .closed("the producer")
+            self.start()  // the first send
+            self.inFlight.add(1, ordering: .sequentiallyConsistent)
         }
         let headerList = RDKafkaHeaders.make(headers)
         let error = topic.withCString { topic in
@@ -162,20 +177,26 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         return KafkaError.consuming(error, context: "could not enqueue a message to topic \"\(topic)\"")
     }
 
-    /// Returns once the poll thread has made a pass after `generation`.
+    /// Returns once the poll thread has made a pass after `generation` (or the producer stopped,
+    /// or the task is cancelled).
     @usableFromInline
     nonisolated(nonsending) func waitForProgress(since generation: Int) async {
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-            let resumeNow = self.state.withLock { state in
-                if self.generation.load(ordering: .acquiring) != generation
-                    || self.phase.load(ordering: .acquiring) == Phase.stopped.rawValue
-                {
-                    return true
+        let id = self.waitIDs.add(1, ordering: .relaxed).newValue
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                let action = self.state.withLock { machine in
+                    machine.waitForProgress(
+                        continuation,
+                        id: id,
+                        since: generation,
+                        current: self.generation.load(ordering: .acquiring),
+                        isCancelled: Task.isCancelled
+                    )
                 }
-                state.progressWaiters.append(continuation)
-                return false
+                if action == .resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
+        } onCancel: {
+            self.state.withLock { $0.cancelProgressWait(id: id) }?.resume()
         }
     }
 
@@ -191,6 +212,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     /// when `deadline` passes, or `cancellationGrace` after the task is cancelled).
     /// - Returns: whether every message had its outcome in time.
     func flush(deadline: ContinuousClock.Instant? = nil, cancellationGrace: Duration = .zero) async -> Bool {
+        self.start()
         var deadline = deadline
         var sawCancellation = false
         // Wake the broker threads so lingering batches go now. As in `produce`, counting ourselves
@@ -227,12 +249,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         let complete = await self.flush(deadline: deadline, cancellationGrace: Self.cancellationGrace)
         if !complete { self.purge() }
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-            let resumeNow = self.state.withLock { state in
-                if self.phase.load(ordering: .acquiring) == Phase.stopped.rawValue { return true }
-                state.stopWaiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
+            if self.state.withLock({ $0.waitForStop(continuation) }) == .resumeNow { continuation.resume() }
         }
         return complete
     }
@@ -242,8 +259,8 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     /// purged in flight may still have reached the broker: its failure means "unknown", as
     /// librdkafka documents.
     private func purge() {
-        let alive = self.state.withLock { state -> Bool in
-            guard !state.handleReleased else { return false }
+        let alive = self.state.withLock { machine -> Bool in
+            guard machine.mayPurge() else { return false }
             // Counted in flight under the lock: the poll thread cannot decide to exit meanwhile.
             self.inFlight.add(1, ordering: .sequentiallyConsistent)
             return true
@@ -259,12 +276,10 @@ final class RDKafkaProducerCore: @unchecked Sendable {
 
     /// Refuses new messages; the poll thread stops once everything queued is delivered.
     func beginDraining() {
-        _ = self.phase.compareExchange(
-            expected: Phase.running.rawValue,
-            desired: Phase.draining.rawValue,
-            ordering: .sequentiallyConsistent
-        )
-        self.state.withLock { _ in }  // wakes the poll thread if it stands back
+        // Never started: started now, to destroy the handle.
+        self.start()
+        // The lock's release wakes the poll thread if it stands back.
+        self.transition { $0.beginDraining() }
     }
 
     // MARK: Poll thread
@@ -282,10 +297,8 @@ final class RDKafkaProducerCore: @unchecked Sendable {
             {
                 // Decided under the lock, so that a purge either runs before (and is counted in
                 // flight) or sees the handle released.
-                let exits = self.state.withLock { state -> Bool in
-                    guard self.inFlight.load(ordering: .sequentiallyConsistent) == 0 else { return false }
-                    state.handleReleased = true
-                    return true
+                let exits = self.state.withLock {
+                    $0.pollThreadMayExit(inFlight: self.inFlight.load(ordering: .sequentiallyConsistent))
                 }
                 if exits { break }
             }
@@ -294,9 +307,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
                 // A sender is serving reports as it sends: leave them to it for a moment, unless
                 // closing starts meanwhile (beginDraining wakes this wait).
                 lastSenderServing = senderServing
-                _ = self.state.wait(timeout: .milliseconds(2)) { _ in
-                    self.phase.load(ordering: .acquiring) != Phase.running.rawValue
-                }
+                _ = self.state.wait(timeout: .milliseconds(2)) { $0.phase != .running }
                 continue
             }
             if let event = rd_kafka_queue_poll(self.queue, 100) {
@@ -308,12 +319,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
         }
         rd_kafka_queue_destroy(self.queue)
         self.client.destroy()
-        let waiters = self.state.withLock { state in
-            self.phase.store(Phase.stopped.rawValue, ordering: .sequentiallyConsistent)
-            defer { state.stopWaiters = []; state.progressWaiters = [] }
-            return state.stopWaiters + state.progressWaiters
-        }
-        for waiter in waiters { waiter.resume() }
+        for waiter in self.transition({ $0.stopped() }) { waiter.resume() }
     }
 
     /// Serves one event of the main queue and destroys it.
@@ -377,12 +383,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     }
 
     private func resumeProgressWaiters() {
-        let waiters = self.state.withLock { state -> [UnsafeContinuation<Void, Never>] in
-            guard !state.progressWaiters.isEmpty else { return [] }
-            defer { state.progressWaiters = [] }
-            return state.progressWaiters
-        }
-        for waiter in waiters { waiter.resume() }
+        for waiter in self.state.withLock({ $0.progressed() }) { waiter.resume() }
     }
 
     private func serveDeliveryReport(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
@@ -439,9 +440,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
                 isFatal: true
             )
             self.logger.critical("Kafka producer fatal error", metadata: ["kafka.error": "\(error)"])
-            self.state.withLock { $0.fatalError = error }
-            self.hasFatalError.store(true, ordering: .releasing)
-            self.beginDraining()
+            self.transition { $0.failed(error) }
         } else {
             self.logger.warning(
                 "Kafka producer error",

@@ -10,9 +10,9 @@ import Synchronization
 /// ``Configuration/scheduleDelay``, whichever comes first; what is queued then goes out in batches
 /// of at most ``Configuration/maxExportBatchSize``, each limited to ``Configuration/exportTimeout``.
 ///
-/// The processor runs its export loop from the moment it is created. It is also a ServiceLifecycle
-/// `Service`: in a `ServiceGroup`, ``run()`` waits for graceful shutdown and then exports what is
-/// left (``shutdown()``).
+/// The processor starts its export loop with the first span (or flush, shutdown or ``run()``),
+/// not when it is created. It is also a ServiceLifecycle `Service`: in a `ServiceGroup`, ``run()``
+/// waits for graceful shutdown and then exports what is left (``shutdown()``).
 public final class BatchSpanProcessor: SpanProcessor, Service {
     /// The batch processor's settings; defaults are the OpenTelemetry specification's.
     public struct Configuration: Sendable, Hashable {
@@ -40,44 +40,14 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         public var queued: Int
     }
 
-    private struct State {
-        /// The batch being filled; at ``Configuration/maxExportBatchSize`` spans it moves to
-        /// ``full`` whole, so the export loop takes batches without copying a span.
-        var filling: [FinishedSpan] = []
-        var full: [[FinishedSpan]] = []
-        /// Spans in ``filling`` and ``full``: at most ``Configuration/maxQueueSize``.
-        var queued = 0
-        /// Exported batches, emptied but keeping their capacity, for ``filling`` to reuse.
-        var spares: [[FinishedSpan]] = []
-        var wakeUp: CheckedContinuation<Void, Never>?
-        var flushRequests: [CheckedContinuation<Void, Never>] = []
-        var isShutdown = false
-        /// When shutdown must be over (on ``elapsed``): one export timeout after it was requested.
-        var shutdownDeadline: Duration?
-        var loopEnded = false
-        var loopEndWaiters: [CheckedContinuation<Void, Never>] = []
-
-        /// Takes the batch being filled, leaving a spare (or empty) one in its place.
-        mutating func takeFilling() -> [FinishedSpan] {
-            var batch = self.spares.popLast() ?? []
-            swap(&batch, &self.filling)
-            return batch
-        }
-
-        /// Takes every queued span, as batches of at most `maxExportBatchSize`.
-        mutating func takeAll() -> [[FinishedSpan]] {
-            var taken: [[FinishedSpan]] = []
-            swap(&taken, &self.full)
-            if !self.filling.isEmpty { taken.append(self.takeFilling()) }
-            self.queued = 0
-            return taken
-        }
-    }
+    private typealias StateMachine = BatchSpanProcessorStateMachine<FinishedSpan, CheckedContinuation<Void, Never>>
 
     public let exporter: any SpanExporter
     public let configuration: Configuration
     private let logger: Logger
-    private let state: Locked<State>
+    /// Every decision is a transition of the state machine; continuations resume after the
+    /// lock is released.
+    private let state: Locked<StateMachine>
     private let exported = Atomic<Int>(0)
     private let dropped = Atomic<Int>(0)
     private let failed = Atomic<Int>(0)
@@ -99,17 +69,26 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     ) where C.Duration == Duration, C: Sendable {
         self.clock = ElapsedClock(clock)
         self.exporter = exporter
+        let stateMachine = StateMachine(
+            maxQueueSize: configuration.maxQueueSize,
+            maxExportBatchSize: configuration.maxExportBatchSize
+        )
         var configuration = configuration
-        configuration.maxQueueSize = max(configuration.maxQueueSize, 1)
-        configuration.maxExportBatchSize = min(max(configuration.maxExportBatchSize, 1), configuration.maxQueueSize)
+        configuration.maxQueueSize = stateMachine.maxQueueSize
+        configuration.maxExportBatchSize = stateMachine.maxExportBatchSize
         self.configuration = configuration
         self.logger = logger
-        self.state = Locked(State())
-        Task { await self.exportLoop() }
+        self.state = Locked(stateMachine)
+    }
+
+    /// Starts the export loop the first time something needs it (a span, a flush, shutdown or
+    /// ``run()``): creating a processor starts no task.
+    private func startLoop(_ start: Bool) {
+        if start { Task { await self.exportLoop() } }
     }
 
     /// Whether ``shutdown()`` was called (for tests that must order their clock after it).
-    var isShuttingDown: Bool { self.state.withLock { $0.isShutdown } }
+    var isShuttingDown: Bool { self.state.withLock { $0.isShuttingDown } }
 
     public var statistics: Statistics {
         Statistics(
@@ -124,58 +103,41 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         guard span.spanContext.isSampled else { return }
         // Moved, not copied, into the queue (a copy retains and later releases every field).
         var pending: FinishedSpan? = consume span
-        let wakeUp = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard !state.isShutdown, state.queued < self.configuration.maxQueueSize else {
-                self.dropped.add(1, ordering: .relaxed)
-                return nil
-            }
-            if state.filling.capacity == 0 { state.filling.reserveCapacity(self.configuration.maxExportBatchSize) }
-            state.filling.append(pending.take()!)
-            state.queued += 1
-            guard state.filling.count >= self.configuration.maxExportBatchSize else { return nil }
-            state.full.append(state.takeFilling())
-            defer { state.wakeUp = nil }
-            return state.wakeUp
+        let (action, start) = self.state.withLock { ($0.spanEnded(&pending), $0.startLoop()) }
+        self.startLoop(start)
+        switch action {
+        case .queued: break
+        case .queuedAndWake(let loop): loop.resume()
+        case .dropped: self.dropped.add(1, ordering: .relaxed)
         }
-        wakeUp?.resume()
     }
 
     public func forceFlush() async {
+        self.startLoop(self.state.withLock { $0.startLoop() })
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let (done, wakeUp) = self.state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-                if state.loopEnded { return (true, nil) }
-                state.flushRequests.append(continuation)
-                defer { state.wakeUp = nil }
-                return (false, state.wakeUp)
+            switch self.state.withLock({ $0.forceFlush(continuation) }) {
+            case .resumeNow: continuation.resume()
+            case .wait(let loop): loop?.resume()
             }
-            if done { continuation.resume() }
-            wakeUp?.resume()
         }
     }
 
     public func shutdown() async {
-        let wakeUp = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.isShutdown = true
-            if state.shutdownDeadline == nil {
-                state.shutdownDeadline = self.clock.elapsed() + self.configuration.exportTimeout
-            }
-            defer { state.wakeUp = nil }
-            return state.wakeUp
+        let now = self.clock.elapsed()
+        let (loop, start) = self.state.withLock {
+            ($0.shutdown(now: now, exportTimeout: self.configuration.exportTimeout), $0.startLoop())
         }
-        wakeUp?.resume()
+        loop?.resume()
+        self.startLoop(start)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ended = self.state.withLock { state in
-                if state.loopEnded { return true }
-                state.loopEndWaiters.append(continuation)
-                return false
-            }
-            if ended { continuation.resume() }
+            if case .resumeNow = self.state.withLock({ $0.waitForEnd(continuation) }) { continuation.resume() }
         }
     }
 
     /// Waits for graceful shutdown (or cancellation), then exports what is left and stops.
     /// Shutdown takes at most about one ``Configuration/exportTimeout``, whatever the exporter does.
     public func run() async throws {
+        self.startLoop(self.state.withLock { $0.startLoop() })
         try? await gracefulShutdown()
         await self.shutdown()
     }
@@ -187,80 +149,54 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
             // Wait for a full batch, a flush, shutdown, or the schedule delay.
             await self.waitForWork()
             // Take everything queued, in batches of at most maxExportBatchSize.
-            var (batches, flushers, isShutdown) = self.state.withLock { state in
-                defer { state.flushRequests = [] }
-                return (state.takeAll(), state.flushRequests, state.isShutdown)
-            }
+            var work = self.state.withLock { $0.takeWork() }
             // Taken from the end, so that each batch is held once and its buffer can be reused.
-            batches.reverse()
+            work.batches.reverse()
             // Once shutdown is requested, everything left shares one export timeout; what does not
             // fit is dropped.
-            while var batch = batches.popLast() {
-                let deadline = self.state.withLock { $0.shutdownDeadline }
-                if let deadline, self.clock.elapsed() >= deadline {
-                    let left = batches.reduce(batch.count) { $0 + $1.count }
+            while var batch = work.batches.popLast() {
+                let now = self.clock.elapsed()
+                let (mayExport, timeout) = self.state.withLock {
+                    ($0.mayExport(now: now), $0.exportTimeout(self.configuration.exportTimeout, now: now))
+                }
+                guard mayExport else {
+                    let left = work.batches.reduce(batch.count) { $0 + $1.count }
                     self.failed.add(left, ordering: .relaxed)
                     self.logger.warning("Shutdown timed out; spans not exported were dropped", metadata: ["spans": "\(left)"])
                     break
                 }
-                await self.export(batch, deadline: deadline)
+                await self.export(batch, timeout: timeout)
                 batch.removeAll(keepingCapacity: true)
-                self.state.withLock { state in
-                    if state.spares.count < 4 { state.spares.append(batch) }
-                }
+                self.state.withLock { $0.recycle(batch) }
             }
-            if !flushers.isEmpty {
+            if !work.flushers.isEmpty {
                 try? await self.exporter.forceFlush()
-                for flusher in flushers { flusher.resume() }
+                for flusher in work.flushers { flusher.resume() }
             }
-            if isShutdown { break }
+            if work.isLast { break }
         }
         await self.exporter.shutdown()
-        let waiters = self.state.withLock { state in
-            state.loopEnded = true
-            state.filling = []
-            state.full = []
-            state.queued = 0
-            defer { state.loopEndWaiters = []; state.flushRequests = [] }
-            return state.loopEndWaiters + state.flushRequests
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Shutdown, a flush, or a full batch: the loop has something to do now.
-    private func hasWork(_ state: State) -> Bool {
-        state.isShutdown || !state.flushRequests.isEmpty || !state.full.isEmpty
+        for waiter in self.state.withLock({ $0.loopEnded() }) { waiter.resume() }
     }
 
     private func waitForWork() async {
-        if self.state.withLock({ self.hasWork($0) }) { return }
+        if self.state.withLock({ $0.hasWork }) { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = self.state.withLock { state in
-                        if self.hasWork(state) { return true }
-                        state.wakeUp = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
+                    if case .resumeNow = self.state.withLock({ $0.waitForWork(continuation) }) { continuation.resume() }
                 }
             }
             group.addTask { try? await self.clock.sleep(self.configuration.scheduleDelay) }
             await group.next()
             // Whichever finished first, release the other.
-            let wakeUp = self.state.withLock { state in
-                defer { state.wakeUp = nil }
-                return state.wakeUp
-            }
-            wakeUp?.resume()
+            self.state.withLock { $0.scheduleDelayPassed() }?.resume()
             group.cancelAll()
         }
     }
 
-    private func export(_ batch: [FinishedSpan], deadline: Duration?) async {
+    private func export(_ batch: [FinishedSpan], timeout: Duration) async {
         guard !batch.isEmpty else { return }
-        let timeout = deadline.map { min(self.configuration.exportTimeout, $0 - self.clock.elapsed()) }
-            ?? self.configuration.exportTimeout
         let succeeded = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
                 do {
