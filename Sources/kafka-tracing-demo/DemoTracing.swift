@@ -29,12 +29,12 @@ func demoEnvironment(signal: String, otlpEndpoint: String?) -> (environment: [St
     return (environment, exportsOverOTLP)
 }
 
-/// The demo's tracer provider. Every `OTEL_*` variable of the built-in tracer applies; traces are
-/// printed as trees (`console`), and exported over OTLP too when an endpoint is set (by
+/// The demo's tracer provider. Every `OTEL_*` variable of the built-in tracer applies; the first
+/// `printedTraces` traces are printed as trees (`console`; a summary line counts the rest), and exported over OTLP too when an endpoint is set (by
 /// `--otlp-endpoint` or `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`) unless `OTEL_TRACES_EXPORTER` says
 /// otherwise — over HTTP, or gRPC with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`. Unlike a long-running
 /// service, the demo refuses a bad value instead of using the default.
-func makeDemoProvider(serviceName: String, otlpEndpoint: String?, logger: Logger) async throws -> TracerProvider {
+func makeDemoProvider(serviceName: String, otlpEndpoint: String?, printedTraces: Int, logger: Logger) async throws -> TracerProvider {
     var (environment, exportsOverOTLP) = demoEnvironment(signal: "TRACES", otlpEndpoint: otlpEndpoint)
     if (environment["OTEL_TRACES_EXPORTER"] ?? "").isEmpty {
         environment["OTEL_TRACES_EXPORTER"] = exportsOverOTLP ? "console,otlp" : "console"
@@ -42,8 +42,11 @@ func makeDemoProvider(serviceName: String, otlpEndpoint: String?, logger: Logger
     var configuration = TracerProvider.Configuration(serviceName: serviceName, environment: environment)
         .withOTLP(defaultProtocol: .httpProtobuf)
     // Messages reach consumers after the producing request ended: print whole traces, at the end
-    // or once a trace has been quiet for a while.
-    configuration.exporterFactories["console"] = { _ in ConsoleSpanExporter(quietPeriod: .seconds(30)) }
+    // or once a trace has been quiet for a while; only the first ones (`--printed-traces`), since
+    // formatting a million trees costs more than producing the messages.
+    configuration.exporterFactories["console"] = { _ in
+        ConsoleSpanExporter(quietPeriod: .seconds(30), maxPrintedTraces: printedTraces)
+    }
     let provider = TracerProvider(configuration: configuration, logger: logger)
     if !provider.configurationProblems.isEmpty {
         await provider.shutdown()

@@ -35,11 +35,15 @@ struct Pipeline: AsyncParsableCommand {
     @Option(help: "OTLP endpoint, such as http://localhost:4318, or http://localhost:4317 with OTEL_EXPORTER_OTLP_PROTOCOL=grpc (default: OTEL_EXPORTER_OTLP_ENDPOINT).")
     var otlpEndpoint: String?
 
+    @Option(help: "How many traces to print as trees; the rest are counted in one line at the end.")
+    var printedTraces: Int = 20
+
     @Option(help: "Appended to the topic names (orders, payments, payments-dlq), to run several pipelines on one cluster.")
     var topicSuffix: String = ""
 
     func validate() throws {
         guard self.orders >= 1 else { throw ValidationError("--orders must be at least 1") }
+        guard self.printedTraces >= 0 else { throw ValidationError("--printed-traces must be 0 or more") }
         guard self.failEvery >= 0 else { throw ValidationError("--fail-every must be 0 or more") }
     }
 
@@ -54,7 +58,12 @@ struct Pipeline: AsyncParsableCommand {
 
         // Tracing: one provider, one tracer per service.
         let endpoint = self.otlpEndpoint ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
-        let provider = try await makeDemoProvider(serviceName: "frontend", otlpEndpoint: self.otlpEndpoint, logger: logger)
+        let provider = try await makeDemoProvider(
+            serviceName: "frontend",
+            otlpEndpoint: self.otlpEndpoint,
+            printedTraces: self.printedTraces,
+            logger: logger
+        )
         // Metrics: the clients below take the factory in force when they are made.
         let meters = try makeDemoMeters(otlpEndpoint: self.otlpEndpoint, logger: logger)
         meters.start()

@@ -19,6 +19,9 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "service.name of this tool's spans (default: OTEL_SERVICE_NAME, else the command's name).")
     var serviceName: String?
 
+    @Option(help: "How many traces to print as trees; the rest are counted in one line at the end.")
+    var printedTraces: Int = 20
+
     @Option(
         name: .customLong("kafka-property"),
         help: "A librdkafka property for the Kafka clients, key=value; repeat for more (e.g. security.protocol=ssl)."
@@ -54,6 +57,7 @@ struct ClientOptions: ParsableArguments {
     }
 
     func validate() throws {
+        guard self.printedTraces >= 0 else { throw ValidationError("--printed-traces must be 0 or more") }
         for text in self.kafkaProperties where !text.contains("=") || text.hasPrefix("=") {
             throw ValidationError("--kafka-property takes key=value, not \(text)")
         }
@@ -69,6 +73,7 @@ struct ClientOptions: ParsableArguments {
         try await makeDemoProvider(
             serviceName: self.serviceName ?? ProcessInfo.processInfo.environment["OTEL_SERVICE_NAME"] ?? defaultServiceName,
             otlpEndpoint: self.otlpEndpoint,
+            printedTraces: self.printedTraces,
             logger: logger
         )
     }

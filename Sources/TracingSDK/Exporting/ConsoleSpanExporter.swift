@@ -13,6 +13,10 @@ import Tracing
 /// Spans are held per trace until the trace's root has ended and no span of it arrived for
 /// ``quietPeriod`` (children in other services often end after the root), or until ``forceFlush()``.
 /// A span shows `[service]` where its service differs from its parent's (and from its own name).
+///
+/// With ``maxPrintedTraces`` set, only that many trees are printed; later spans are only counted,
+/// and shutdown prints one summary line of what was not printed (formatting a million trees would
+/// cost more than producing the messages).
 public final class ConsoleSpanExporter: SpanExporter {
     private struct PendingTrace {
         var spans: [FinishedSpan] = []
@@ -20,47 +24,103 @@ public final class ConsoleSpanExporter: SpanExporter {
         var lastActivity: ContinuousClock.Instant
     }
 
+    private struct State {
+        var pending: [TraceID: PendingTrace] = [:]
+        /// Trees printed (or taken to be printed).
+        var printed = 0
+        /// Spans not printed because ``maxPrintedTraces`` trees were printed already.
+        var skippedSpans = 0
+    }
+
     public let quietPeriod: Duration
     public let maxPendingTraces: Int
+    /// How many trees are printed at most; `nil` for every trace.
+    public let maxPrintedTraces: Int?
     private let write: @Sendable (String) -> Void
-    private let pending = Locked<[TraceID: PendingTrace]>([:])
+    private let state = Locked(State())
 
     /// - Parameters:
     ///   - quietPeriod: how long a trace must be quiet after its root ended before it is printed.
+    ///   - maxPrintedTraces: print at most this many trees, then count the rest and print a
+    ///     summary line at shutdown (`nil`, the default: every trace).
     ///   - write: where trees go (standard output by default).
     public init(
         quietPeriod: Duration = .milliseconds(500),
         maxPendingTraces: Int = 1000,
+        maxPrintedTraces: Int? = nil,
         write: @escaping @Sendable (String) -> Void = { print($0, terminator: "") }
     ) {
         self.quietPeriod = quietPeriod
         self.maxPendingTraces = maxPendingTraces
+        self.maxPrintedTraces = maxPrintedTraces.map { max($0, 0) }
         self.write = write
     }
 
     public func export(_ batch: [FinishedSpan]) async throws {
         let now = ContinuousClock.now
-        let ready: [[FinishedSpan]] = self.pending.withLock { pending in
+        let ready: [[FinishedSpan]] = self.state.withLock { state in
+            if let limit = self.maxPrintedTraces, state.printed >= limit {
+                // Enough trees: count, hold nothing.
+                Self.count(CollectionOfOne(batch), into: &state)
+                return []
+            }
             for span in batch {
-                var trace = pending[span.spanContext.traceID] ?? PendingTrace(lastActivity: now)
+                var trace = state.pending[span.spanContext.traceID] ?? PendingTrace(lastActivity: now)
                 trace.spans.append(span)
                 trace.lastActivity = now
                 if span.parentSpanID == nil { trace.rootEnded = true }
-                pending[span.spanContext.traceID] = trace
+                state.pending[span.spanContext.traceID] = trace
             }
-            return Self.takeReady(&pending, now: now, quietPeriod: self.quietPeriod, max: self.maxPendingTraces, all: false)
+            return self.takeReady(&state, now: now, quietPeriod: self.quietPeriod, max: self.maxPendingTraces, all: false)
         }
         for trace in ready { self.write(Self.render(trace)) }
     }
 
     public func forceFlush() async throws {
-        let all = self.pending.withLock {
-            Self.takeReady(&$0, now: .now, quietPeriod: .zero, max: 0, all: true)
+        let all = self.state.withLock {
+            self.takeReady(&$0, now: .now, quietPeriod: .zero, max: 0, all: true)
         }
         for trace in all { self.write(Self.render(trace)) }
     }
 
-    public func shutdown() async { try? await self.forceFlush() }
+    public func shutdown() async {
+        try? await self.forceFlush()
+        let skipped = self.state.withLock { $0.skippedSpans }
+        if skipped > 0 {
+            self.write("… and \(skipped) more spans, not printed: only the first \(self.maxPrintedTraces ?? 0) traces are\n")
+        }
+    }
+
+    /// The traces ready to print, within ``maxPrintedTraces``; those beyond it are counted.
+    private func takeReady(
+        _ state: inout State,
+        now: ContinuousClock.Instant,
+        quietPeriod: Duration,
+        max: Int,
+        all: Bool
+    ) -> [[FinishedSpan]] {
+        var ready = Self.takeReady(&state.pending, now: now, quietPeriod: quietPeriod, max: max, all: all)
+        if let limit = self.maxPrintedTraces {
+            let room = Swift.max(limit - state.printed, 0)
+            if ready.count > room {
+                Self.count(ready[room...], into: &state)
+                ready.removeLast(ready.count - room)
+            }
+            if state.printed + ready.count >= limit {
+                // The limit is reached: traces still pending will not be printed either.
+                Self.count(state.pending.values.map(\.spans), into: &state)
+                state.pending = [:]
+            }
+        }
+        state.printed += ready.count
+        return ready
+    }
+
+    private static func count(_ traces: some Sequence<[FinishedSpan]>, into state: inout State) {
+        for spans in traces {
+            state.skippedSpans += spans.count
+        }
+    }
 
     private static func takeReady(
         _ pending: inout [TraceID: PendingTrace],

@@ -69,4 +69,38 @@ struct ConsoleSpanExporterTests {
         ])
         #expect(text == "checkout (1.5ms)\n└─ send orders (1.5ms)\n   └─ process orders [inventory] (1.5ms)\n")
     }
+
+    @Test("with maxPrintedTraces, only the first traces are printed, the rest counted in one line at shutdown, none held")
+    func printedTracesLimit() async throws {
+        let output = Locked("")
+        let console = ConsoleSpanExporter(quietPeriod: .zero, maxPrintedTraces: 3) { text in output.withLock { $0 += text } }
+        let provider = TracerProvider(
+            configuration: .init(serviceName: "s", exporters: [console], exportsImmediately: true, environment: [:])
+        )
+        for index in 0..<10 {
+            let root = provider.tracer.startSpan("request \(index)")
+            provider.tracer.startSpan("send \(index)", context: root.context).end()
+            root.end()
+        }
+        await provider.forceFlush()
+        await provider.shutdown()
+        let lines = output.withLock { $0 }.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("request ") }.map { $0.split(separator: " ")[1] } == ["0", "1", "2"])
+        #expect(lines.count { $0.contains("send ") } == 3)
+        #expect(lines.last == "… and 14 more spans, not printed: only the first 3 traces are")
+    }
+
+    @Test("without a limit every trace is printed and no summary line is written")
+    func noLimit() async throws {
+        let output = Locked("")
+        let console = ConsoleSpanExporter(quietPeriod: .zero) { text in output.withLock { $0 += text } }
+        let provider = TracerProvider(
+            configuration: .init(serviceName: "s", exporters: [console], exportsImmediately: true, environment: [:])
+        )
+        for index in 0..<30 { provider.tracer.startSpan("request \(index)").end() }
+        await provider.shutdown()
+        let lines = output.withLock { $0 }.split(separator: "\n")
+        #expect(lines.count == 30)
+        #expect(!lines.contains { $0.contains("not printed") })
+    }
 }
