@@ -4,7 +4,8 @@
 #   2. starts an embedded Kafka broker (librdkafka's mock cluster) as its own process, and an
 #      OTLP/HTTP sink for the sampled runs;
 #   3. runs the C producer and consumer and the Swift ones (raw, TracedProducer with tracing
-#      disabled, unsampled, sampled with every span exported over OTLP) in alternating rounds with
+#      disabled, unsampled, sampled with every span exported over OTLP, and the user's path: each
+#      message under its own root span, unsampled and sampled) in alternating rounds with
 #      the same message count and size, and prints the median of each as a table: throughput,
 #      ratio to C, ns and allocations per message, spans exported and dropped, peak memory; the
 #      sampled producer also runs against a collector that refuses connections and one that
@@ -65,6 +66,8 @@ for round in $(seq "$ROUNDS"); do
     run "TracedProducer,tracing-disabled" "$SWIFT" produce traced-disabled "$SERVERS" bench "$COUNT" "$SIZE"
     run "TracedProducer,unsampled" "$SWIFT" produce traced-unsampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
     run "TracedProducer,sampled+OTLP" "$SWIFT" produce traced-sampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
+    run "root-span+TracedProducer,unsampled" "$SWIFT" produce root-unsampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
+    run "root-span+TracedProducer,sampled+OTLP" "$SWIFT" produce root-sampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
     run "TracedProducer,sampled,collector-refusing" "$SWIFT" produce traced-sampled-collector-down "$SERVERS" bench "$COUNT" "$SIZE" "$REFUSING_OTLP"
     run "TracedProducer,sampled,collector-hanging" "$SWIFT" produce traced-sampled-collector-down "$SERVERS" bench "$COUNT" "$SIZE" "$HUNG_OTLP"
     run "C-consumer" env LD_PRELOAD="$INTERPOSER" "$C" consume "$SERVERS" consume-source "$CONSUME_COUNT"
@@ -92,7 +95,7 @@ for name in rows:
     baseline = "C-consumer" if "onsumer" in name else "C-producer"
     # Traced messages carry a traceparent header, which costs librdkafka itself: also compare
     # with C sending the same header.
-    with_header = "C-producer+traceparent-header" if name.startswith("TracedProducer,") and "disabled" not in name else None
+    with_header = "C-producer+traceparent-header" if "TracedProducer," in name and "disabled" not in name else None
     messages = median(name, "messages")
     allocations = median(name, "allocations")
     header_ratio = f"{rate(name) / rate(with_header):.2f}" if with_header else ""

@@ -6,7 +6,10 @@
 //   KafkaThroughput produce SCENARIO SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
 //       SCENARIO: raw | traced-disabled | traced-unsampled | traced-sampled |
 //                 traced-sampled-collector-down (the default 2048-span queue; spans are not
-//                 waited for: with a collector that refuses or never answers, they are dropped)
+//                 waited for: with a collector that refuses or never answers, they are dropped) |
+//                 root-unsampled | root-sampled (the user's path: each message sent under its own
+//                 root span, `withSpan("request")`, as one request producing one message; sampled,
+//                 every span exported with a 65536-span queue and batches of 4096)
 //   KafkaThroughput consume SCENARIO SERVERS TOPIC COUNT [OTLP_ENDPOINT]
 //       SCENARIO: raw | traced-sampled
 //   KafkaThroughput sink [hang] an OTLP/HTTP collector that accepts everything (or, with hang,
@@ -32,7 +35,7 @@ func usage() -> Never {
     FileHandle.standardError.write(
         Data(
             """
-            usage: KafkaThroughput produce raw|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
+            usage: KafkaThroughput produce raw|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down|root-unsampled|root-sampled SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
                    KafkaThroughput consume raw|traced-sampled SERVERS TOPIC COUNT [OTLP_ENDPOINT]
                    KafkaThroughput sink [hang]
 
@@ -65,10 +68,16 @@ func seconds(_ duration: Duration) -> Double {
 }
 
 /// The built-in tracer exporting over OTLP with a queue deep enough that no span is dropped.
-func makeProvider(sampled: Bool, endpoint: String?, count: Int, deepQueue: Bool = true) -> TracerProvider {
+func makeProvider(
+    sampled: Bool,
+    endpoint: String?,
+    count: Int,
+    deepQueue: Bool = true,
+    batchSize: Int = 512
+) -> TracerProvider {
     var batch = BatchSpanProcessor.Configuration()
     batch.maxQueueSize = deepQueue ? min(max(count, 2048), 1 << 20) : 2048
-    batch.maxExportBatchSize = 512
+    batch.maxExportBatchSize = batchSize
     batch.scheduleDelay = .milliseconds(200)
     var exporters: [any SpanExporter] = []
     if let endpoint {
@@ -109,6 +118,10 @@ func produce(scenario: String, servers: String, topic: String, count: Int, size:
     case "traced-sampled": provider = makeProvider(sampled: true, endpoint: endpoint, count: count)
     case "traced-sampled-collector-down":
         provider = makeProvider(sampled: true, endpoint: endpoint, count: count, deepQueue: false)
+    case "root-unsampled": provider = makeProvider(sampled: false, endpoint: endpoint, count: count)
+    case "root-sampled":
+        // As the issue measured the demo: OTEL_BSP_MAX_QUEUE_SIZE=65536, ..._MAX_EXPORT_BATCH_SIZE=4096.
+        provider = makeProvider(sampled: true, endpoint: endpoint, count: 65_536, batchSize: 4096)
     default: usage()
     }
     if let provider { InstrumentationSystem.bootstrap(provider.tracer) }
@@ -123,6 +136,12 @@ func produce(scenario: String, servers: String, topic: String, count: Int, size:
     if scenario == "raw" {
         for _ in 0..<count {
             try await raw.send(KafkaProducerMessage(topic: topic, value: value))
+        }
+    } else if scenario.hasPrefix("root-") {
+        for _ in 0..<count {
+            try await withSpan("request") { _ in
+                try await traced.send(KafkaProducerMessage(topic: topic, value: value))
+            }
         }
     } else {
         for _ in 0..<count {

@@ -48,6 +48,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     /// Every decision is a transition of the state machine; continuations resume after the
     /// lock is released.
     private let state: Locked<StateMachine>
+    /// Relaxed: counters for ``statistics`` only; nothing else is published through them.
     private let exported = Atomic<Int>(0)
     private let dropped = Atomic<Int>(0)
     private let failed = Atomic<Int>(0)
