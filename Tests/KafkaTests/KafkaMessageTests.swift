@@ -58,6 +58,60 @@ struct KafkaMessageTests {
         #expect(message.description == "t[1]@7")
     }
 
+    @Test("a consumer message's one buffer gives back every key, value and header exactly: null ≠ empty, order and duplicates kept")
+    func consumerMessagePayload() {
+        let headers: [KafkaHeader] = [
+            .init(key: "traceparent", value: "00-a-b-01"), .init(key: "n", value: nil), .init(key: "e", value: []),
+            .init(key: "", value: [0xff, 0x00]), .init(key: "traceparent", value: "00-c-d-01"),
+        ]
+        let message = KafkaConsumerMessage(topic: "t", partition: 0, offset: 1, key: [], value: [1, 2, 3], headers: headers)
+        #expect(message.key == [] && message.keyCount == 0 && message.keyString == "")
+        #expect(message.value == [1, 2, 3] && message.valueCount == 3 && !message.isTombstone)
+        #expect(message.headers == headers)
+        #expect(message.headerCount == 5)
+        #expect(message.withValueBytes { Array($0!) } == [1, 2, 3])
+        // The last of a repeated key wins; null, non-UTF-8 and too long values are absent.
+        #expect(message.headerValue(forKey: "traceparent") == "00-c-d-01")
+        #expect(message.headerValue(forKey: "traceparent", maxBytes: 8) == nil)
+        #expect(message.headerValue(forKey: "n") == nil)
+        #expect(message.headerValue(forKey: "e") == "")
+        #expect(message.headerValue(forKey: "") == nil)
+        #expect(message.headerValue(forKey: "missing") == nil)
+        #expect(message.headerValues(forKey: "traceparent") == [Array("00-a-b-01".utf8), Array("00-c-d-01".utf8)])
+        var seen: [String] = []
+        message.forEachHeader { key, _ in
+            seen.append(String(decoding: key, as: UTF8.self))
+            return seen.count < 2
+        }
+        #expect(seen == ["traceparent", "n"])
+
+        let null = KafkaConsumerMessage(topic: "t", partition: 0, offset: 2, key: nil, value: nil)
+        #expect(null.key == nil && null.keyCount == nil && null.value == nil && null.valueCount == nil && null.isTombstone)
+        #expect(null.headers.isEmpty && null.withKeyBytes { $0 == nil })
+    }
+
+    @Test("setting a consumer message's key, value or headers replaces only that; equality and hashing follow the bytes")
+    func consumerMessageEdits() {
+        let original = KafkaConsumerMessage(topic: "t", partition: 0, offset: 1, key: [1], value: [2], headers: [.init(key: "h", value: "v")])
+        var edited = original
+        edited.value = nil
+        #expect(edited.key == [1] && edited.value == nil && edited.headers == [.init(key: "h", value: "v")])
+        #expect(original.value == [2])  // the original's buffer is untouched
+        #expect(edited != original)
+        edited.value = [2]
+        #expect(edited == original && edited.hashValue == original.hashValue)
+        edited.headers.append(.init(key: "x", value: nil))
+        #expect(edited.headers.count == 2 && edited != original)
+        edited.key = nil
+        #expect(edited.key == nil && edited.value == [2] && edited.headers.count == 2)
+        let many = KafkaConsumerMessage(
+            topic: "t", partition: 0, offset: 0, key: nil, value: nil,
+            headers: (0..<1_000).map { KafkaHeader(key: "k\($0)", value: String($0)) }
+        )
+        #expect(many.headerValue(forKey: "k999") == "999" && many.headers.count == 1_000)
+        #expect(Set([original, original, edited]).count == 2)
+    }
+
     @Test("errors carry librdkafka's code, name and retriability")
     func errors() {
         let timedOut = KafkaError.rdKafka(KafkaError.Code.messageTimedOut.rd)

@@ -24,6 +24,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// lock is released.
     private let state: ConditionLocked<StateMachine>
     private let commitObserver = Locked<(@Sendable (KafkaCommitReport) -> Void)?>(nil)
+    /// librdkafka's handle of each topic whose offsets were stored, released before the client
+    /// is destroyed. Only touched with ``state``'s lock held.
+    private nonisolated(unsafe) var topicHandles: [String: OpaquePointer] = [:]
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validate()
@@ -101,10 +104,17 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         let result: rd_kafka_resp_err_t? = self.state.withLock { state in
             // Under the lock: the poll thread cannot start closing (and destroy) meanwhile.
             guard state.acceptsHandleUse else { return nil }
-            return RDKafkaTopicPartitionList.with([(topic, partition, offset + 1)]) { list in
-                let error = rd_kafka_offsets_store(self.client.handle, list)
-                return error == RD_KAFKA_RESP_ERR_NO_ERROR ? list.pointee.elems[0].err : error
+            // Through the topic's handle, kept for the consumer's life: no list to allocate and
+            // free per message (rd_kafka_offsets_store cost four allocations per message).
+            let topicHandle: OpaquePointer
+            if let known = self.topicHandles[topic] {
+                topicHandle = known
+            } else {
+                guard let made = rd_kafka_topic_new(self.client.handle, topic, nil) else { return rd_kafka_last_error() }
+                self.topicHandles[topic] = made
+                topicHandle = made
             }
+            return rd_kafka_offset_store(topicHandle, partition, offset)  // stores offset + 1
         }
         guard let result else {
             throw KafkaError.closed("the consumer (the offset of \(topic)[\(partition)]@\(offset) was not stored)")
@@ -233,6 +243,11 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         let error = rd_kafka_consumer_close(handle)
         if error != RD_KAFKA_RESP_ERR_NO_ERROR {
             self.logger.warning("Closing the consumer failed", metadata: ["kafka.error": "\(KafkaError.Code(error).name)"])
+        }
+        // No offset is stored any more (closing): the topic handles can go before the client.
+        self.state.withLock { _ in
+            for handle in self.topicHandles.values { rd_kafka_topic_destroy(handle) }
+            self.topicHandles = [:]
         }
         self.client.destroy()
         self.logger.debug("Kafka consumer closed")

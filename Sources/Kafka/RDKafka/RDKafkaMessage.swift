@@ -1,5 +1,11 @@
 import CRDKafka
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Headers to and from librdkafka's `rd_kafka_headers_t`.
 enum RDKafkaHeaders {
     /// A new `rd_kafka_headers_t` holding copies of `headers`, or `nil` when there are none.
@@ -19,39 +25,58 @@ enum RDKafkaHeaders {
         return list
     }
 
-    /// The headers of a consumed message, in order, with duplicates and null values.
-    static func read(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> [KafkaHeader] {
+    /// A consumed message's key, value and headers (in order, with duplicates and null values)
+    /// copied into one payload.
+    static func payload(
+        of message: UnsafeMutablePointer<rd_kafka_message_t>,
+        key: UnsafeRawBufferPointer?,
+        value: UnsafeRawBufferPointer?
+    ) -> KafkaMessagePayload {
         var list: OpaquePointer?
-        guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [] }
-        let count = rd_kafka_header_cnt(list)
-        var headers = [KafkaHeader]()
-        headers.reserveCapacity(count)
-        for index in 0..<count {
+        guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else {
+            return .make(key: key, value: value, headerCount: 0, headersSize: 0) { _ in }
+        }
+        func header(_ index: Int) -> KafkaMessagePayload.RawHeader? {
             var name: UnsafePointer<CChar>?
             var value: UnsafeRawPointer?
             var size = 0
-            guard rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR,
-                let name
-            else { continue }
-            let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
-            headers.append(KafkaHeader(key: String(cString: name), value: bytes))
+            guard rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let name
+            else { return nil }
+            return .init(
+                key: UnsafeRawBufferPointer(start: name, count: strlen(name)),
+                value: value.map { UnsafeRawBufferPointer(start: $0, count: size) }
+            )
         }
-        return headers
+        let count = rd_kafka_header_cnt(list)
+        var headerCount = 0
+        var headersSize = 0
+        for index in 0..<count {
+            guard let header = header(index) else { continue }
+            headerCount += 1
+            headersSize += KafkaMessagePayload.size(ofHeaderKey: header.key.count, valueCount: header.value?.count)
+        }
+        return .make(key: key, value: value, headerCount: headerCount, headersSize: headersSize) { writer in
+            for index in 0..<count {
+                if let header = header(index) { writer.append(key: header.key, value: header.value) }
+            }
+        }
     }
 }
 
 extension KafkaConsumerMessage {
-    /// Copies a librdkafka message (which must carry no error) into Swift values.
+    /// Copies a librdkafka message (which must carry no error) into one payload.
     init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) {
         let m = message.pointee
         self.init(
             topic: topic,
             partition: m.partition,
             offset: m.offset,
-            key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) },
-            value: m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) },
-            headers: RDKafkaHeaders.read(message),
-            timestamp: KafkaTimestamp(message)
+            timestamp: KafkaTimestamp(message),
+            payload: RDKafkaHeaders.payload(
+                of: message,
+                key: m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) },
+                value: m.payload.map { UnsafeRawBufferPointer(start: $0, count: m.len) }
+            )
         )
     }
 }

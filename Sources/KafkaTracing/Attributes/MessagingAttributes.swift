@@ -157,6 +157,15 @@ extension KafkaTracingOptions {
             }
         }
     }
+
+    /// The same for a consumed message, read in place.
+    func captureHeaders(of message: KafkaConsumerMessage, into attributes: inout SpanAttributes) {
+        for name in self.capturedHeaders {
+            if let value = message.headerValue(forKey: name) {
+                attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
+            }
+        }
+    }
 }
 
 extension Span {

@@ -248,7 +248,7 @@ public final class TracedConsumer: Sendable {
         let producerContexts: [InstrumentationContext] = messages.map { message in
             var context = InstrumentationContext.topLevel
             if self.options.propagates(on: message.topic) {
-                tracer.extract(message.headers, into: &context, using: KafkaHeadersExtractor())
+                tracer.extract(message, into: &context, using: KafkaConsumerMessageExtractor())
             }
             return context
         }
@@ -372,9 +372,9 @@ public final class TracedConsumer: Sendable {
         if let key = message.keyString { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }
         if message.isTombstone { attributes.set(MessagingAttribute.tombstone, value: .bool(true)) }
         if self.options.recordsBodySize {
-            attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.value?.count ?? 0)))
+            attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(message.valueCount ?? 0)))
         }
-        self.options.captureHeaders(message.headers, into: &attributes)
+        self.options.captureHeaders(of: message, into: &attributes)
         if self.options.emitsPreviousNames {
             attributes.set(MessagingAttribute.legacyPartition, value: .int64(Int64(message.partition)))
             attributes.set(MessagingAttribute.legacyDestinationPartition, value: .int64(Int64(message.partition)))

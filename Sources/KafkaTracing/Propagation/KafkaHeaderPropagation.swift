@@ -29,3 +29,13 @@ public struct KafkaHeadersExtractor: Extractor {
         return header.stringValue
     }
 }
+
+/// Reads trace context from a consumed message's headers in place (no copy of the headers): the
+/// same rules as ``KafkaHeadersExtractor``.
+public struct KafkaConsumerMessageExtractor: Extractor {
+    public init() {}
+
+    public func extract(key: String, from message: KafkaConsumerMessage) -> String? {
+        message.headerValue(forKey: key, maxBytes: KafkaHeadersExtractor.maxValueBytes)
+    }
+}

@@ -1,0 +1,163 @@
+/// A consumed message's key, value and headers in one immutable allocation, read in place.
+///
+/// librdkafka's own buffers are copied once, into this (a `memcpy` per field), rather than
+/// borrowed: a message the application still held would otherwise keep librdkafka's fetch buffer
+/// alive and make the consumer's `close()` wait for it. One object per message instead of one
+/// array per key, value and header (and a string per header key); arrays are made only when the
+/// application asks for ``KafkaConsumerMessage/key``, ``KafkaConsumerMessage/value`` or
+/// ``KafkaConsumerMessage/headers``.
+///
+/// Layout of the bytes: the key, the value, then per header its key's length and value's length
+/// (`Int32`, -1 for a null value, unaligned), its key and its value.
+final class KafkaMessagePayload: ManagedBuffer<KafkaMessagePayload.Layout, UInt8> {
+    struct Layout {
+        /// -1 for a null key or value.
+        var keyCount: Int
+        var valueCount: Int
+        var headerCount: Int
+        /// Where the headers start in the bytes.
+        var headersStart: Int
+        var byteCount: Int
+    }
+
+    /// A header as it lies in the payload.
+    struct RawHeader {
+        var key: UnsafeRawBufferPointer
+        var value: UnsafeRawBufferPointer?
+    }
+
+    /// Writes the headers into a payload being made.
+    struct HeaderWriter {
+        fileprivate let bytes: UnsafeMutableRawPointer
+        fileprivate var offset: Int
+
+        mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) {
+            (self.bytes + self.offset).storeBytes(of: Int32(key.count), as: Int32.self)
+            (self.bytes + self.offset + 4).storeBytes(of: Int32(value?.count ?? -1), as: Int32.self)
+            self.offset += 8
+            self.write(key)
+            self.write(value)
+        }
+
+        fileprivate mutating func write(_ source: UnsafeRawBufferPointer?) {
+            guard let source, let base = source.baseAddress, source.count > 0 else { return }
+            (self.bytes + self.offset).copyMemory(from: base, byteCount: source.count)
+            self.offset += source.count
+        }
+    }
+
+    /// The room one header takes.
+    static func size(ofHeaderKey keyCount: Int, valueCount: Int?) -> Int { 8 + keyCount + (valueCount ?? 0) }
+
+    /// A payload holding copies of `key`, `value`, and the `headerCount` headers that
+    /// `writeHeaders` appends (taking `headersSize` bytes in all, from ``size(ofHeaderKey:valueCount:)``).
+    static func make(
+        key: UnsafeRawBufferPointer?,
+        value: UnsafeRawBufferPointer?,
+        headerCount: Int,
+        headersSize: Int,
+        writeHeaders: (inout HeaderWriter) -> Void
+    ) -> KafkaMessagePayload {
+        let headersStart = (key?.count ?? 0) + (value?.count ?? 0)
+        let byteCount = headersStart + headersSize
+        let buffer = self.create(minimumCapacity: max(byteCount, 1)) { _ in
+            Layout(
+                keyCount: key?.count ?? -1,
+                valueCount: value?.count ?? -1,
+                headerCount: headerCount,
+                headersStart: headersStart,
+                byteCount: byteCount
+            )
+        }
+        buffer.withUnsafeMutablePointerToElements { start in
+            var writer = HeaderWriter(bytes: UnsafeMutableRawPointer(start), offset: 0)
+            writer.write(key)
+            writer.write(value)
+            writeHeaders(&writer)
+            precondition(writer.offset == byteCount, "headers larger or smaller than announced")
+        }
+        return unsafeDowncast(buffer, to: KafkaMessagePayload.self)
+    }
+
+    /// A payload holding copies of Swift values.
+    static func make(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader]) -> KafkaMessagePayload {
+        func lend<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+            guard let bytes else { return body(nil) }
+            return bytes.withUnsafeBytes(body)
+        }
+        let headersSize = headers.reduce(0) { $0 + self.size(ofHeaderKey: $1.key.utf8.count, valueCount: $1.valueCount) }
+        return lend(key) { key in
+            lend(value) { value in
+                self.make(key: key, value: value, headerCount: headers.count, headersSize: headersSize) { writer in
+                    for header in headers {
+                        var name = header.key
+                        name.withUTF8 { name in
+                            header.withValueBytes { writer.append(key: UnsafeRawBufferPointer(name), value: $0) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    var layout: Layout { self.header }
+
+    func withKey<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        try self.withUnsafeMutablePointerToElements { start in
+            guard self.header.keyCount >= 0 else { return try body(nil) }
+            return try body(UnsafeRawBufferPointer(start: start, count: self.header.keyCount))
+        }
+    }
+
+    func withValue<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        try self.withUnsafeMutablePointerToElements { start in
+            guard self.header.valueCount >= 0 else { return try body(nil) }
+            return try body(UnsafeRawBufferPointer(start: start + max(self.header.keyCount, 0), count: self.header.valueCount))
+        }
+    }
+
+    /// Calls `body` with each header in order, in place; stops when it returns `false`.
+    func forEachHeader(_ body: (RawHeader) throws -> Bool) rethrows {
+        try self.withUnsafeMutablePointerToElements { start in
+            let bytes = UnsafeRawPointer(start)
+            var offset = self.header.headersStart
+            for _ in 0..<self.header.headerCount {
+                let keyCount = Int(bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self))
+                let valueCount = Int(bytes.loadUnaligned(fromByteOffset: offset + 4, as: Int32.self))
+                offset += 8
+                let key = UnsafeRawBufferPointer(start: bytes + offset, count: keyCount)
+                offset += keyCount
+                let value = valueCount >= 0 ? UnsafeRawBufferPointer(start: bytes + offset, count: valueCount) : nil
+                offset += max(valueCount, 0)
+                guard try body(RawHeader(key: key, value: value)) else { return }
+            }
+        }
+    }
+
+    /// Every byte and length equal.
+    func isEqual(to other: KafkaMessagePayload) -> Bool {
+        if self === other { return true }
+        let (a, b) = (self.header, other.header)
+        guard a.keyCount == b.keyCount, a.valueCount == b.valueCount, a.headerCount == b.headerCount,
+            a.byteCount == b.byteCount
+        else { return false }
+        return self.withAllBytes { left in other.withAllBytes { right in left.elementsEqual(right) } }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(self.header.keyCount)
+        hasher.combine(self.header.valueCount)
+        hasher.combine(self.header.headerCount)
+        self.withAllBytes { hasher.combine(bytes: $0) }
+    }
+
+    private func withAllBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try self.withUnsafeMutablePointerToElements { try body(UnsafeRawBufferPointer(start: $0, count: self.header.byteCount)) }
+    }
+}
+
+/// A payload as a message holds it: immutable once made (every byte is written before the payload
+/// is shared), so sharing it between threads is safe; `ManagedBuffer` itself is not `Sendable`.
+struct SharedPayload: @unchecked Sendable {
+    let buffer: KafkaMessagePayload
+}
