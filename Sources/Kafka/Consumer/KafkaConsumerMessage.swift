@@ -100,15 +100,20 @@ public struct KafkaConsumerMessage: Sendable, Hashable, CustomStringConvertible 
     /// its value is null, not valid UTF-8, or longer than `maxBytes`. Read in place: only the
     /// string is made.
     public func headerValue(forKey key: String, maxBytes: Int = .max) -> String? {
+        var found: UnsafeRawBufferPointer?? = .none
+        self.forEachValue(ofHeader: key) { found = .some($0) }
+        guard case .some(.some(let bytes)) = found, bytes.count <= maxBytes else { return nil }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Calls `body` with the value (in place) of each header whose key is `key`, in order.
+    private func forEachValue(ofHeader key: String, _ body: (UnsafeRawBufferPointer?) -> Void) {
         var key = key
-        return key.withUTF8 { wanted in
-            var found: UnsafeRawBufferPointer?? = .none
+        key.withUTF8 { wanted in
             self.payload.forEachHeader { header in
-                if header.key.elementsEqual(UnsafeRawBufferPointer(wanted)) { found = .some(header.value) }
+                if header.key.elementsEqual(UnsafeRawBufferPointer(wanted)) { body(header.value) }
                 return true
             }
-            guard case .some(.some(let bytes)) = found, bytes.count <= maxBytes else { return nil }
-            return String(validating: bytes, as: UTF8.self)
         }
     }
 
@@ -123,15 +128,9 @@ public struct KafkaConsumerMessage: Sendable, Hashable, CustomStringConvertible 
 
     /// The values of every header with this key, in order.
     public func headerValues(forKey key: String) -> [[UInt8]?] {
-        var key = key
-        return key.withUTF8 { wanted in
-            var values: [[UInt8]?] = []
-            self.payload.forEachHeader { header in
-                if header.key.elementsEqual(UnsafeRawBufferPointer(wanted)) { values.append(header.value.map { Array($0) }) }
-                return true
-            }
-            return values
-        }
+        var values: [[UInt8]?] = []
+        self.forEachValue(ofHeader: key) { values.append($0.map { Array($0) }) }
+        return values
     }
 
     public var description: String {

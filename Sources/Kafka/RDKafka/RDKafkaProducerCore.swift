@@ -79,6 +79,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     private let state = ConditionLocked(StateMachine())
 
     /// Runs a transition under the lock and publishes the phase it leaves for the send path.
+    @discardableResult
     private func transition<R>(_ body: (inout StateMachine) -> R) -> R {
         self.state.withLock { machine in
             let result = body(&machine)

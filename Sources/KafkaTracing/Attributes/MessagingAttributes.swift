@@ -151,19 +151,18 @@ extension KafkaTracingOptions {
     /// The chosen headers as `messaging.kafka.header.<name>` (the last one of a repeated key;
     /// null or non-UTF-8 values are left out).
     func captureHeaders(_ headers: [KafkaHeader], into attributes: inout SpanAttributes) {
-        for name in self.capturedHeaders {
-            if let value = headers.last(where: { $0.key == name })?.stringValue {
-                attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
-            }
-        }
+        self.captureHeaders(into: &attributes) { name in headers.last(where: { $0.key == name })?.stringValue }
     }
 
     /// The same for a consumed message, read in place.
     func captureHeaders(of message: KafkaConsumerMessage, into attributes: inout SpanAttributes) {
+        self.captureHeaders(into: &attributes) { message.headerValue(forKey: $0) }
+    }
+
+    /// `value(name)` is the last value of header `name`, or `nil`.
+    private func captureHeaders(into attributes: inout SpanAttributes, _ value: (String) -> String?) {
         for name in self.capturedHeaders {
-            if let value = message.headerValue(forKey: name) {
-                attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value))
-            }
+            if let value = value(name) { attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value)) }
         }
     }
 }

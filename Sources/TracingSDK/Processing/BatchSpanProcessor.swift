@@ -84,7 +84,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
 
     /// Starts the export loop the first time something needs it (a span, a flush, shutdown or
     /// ``run()``): creating a processor starts no task.
-    private func startLoop(_ start: Bool) {
+    private func launchLoop(if start: Bool) {
         if start { Task { await self.exportLoop() } }
     }
 
@@ -105,7 +105,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
         // Moved, not copied, into the queue (a copy retains and later releases every field).
         var pending: FinishedSpan? = consume span
         let (action, start) = self.state.withLock { ($0.spanEnded(&pending), $0.startLoop()) }
-        self.startLoop(start)
+        self.launchLoop(if: start)
         switch action {
         case .queued: break
         case .queuedAndWake(let loop): loop.resume()
@@ -114,7 +114,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     }
 
     public func forceFlush() async {
-        self.startLoop(self.state.withLock { $0.startLoop() })
+        self.launchLoop(if: self.state.withLock { $0.startLoop() })
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             switch self.state.withLock({ $0.forceFlush(continuation) }) {
             case .resumeNow: continuation.resume()
@@ -129,7 +129,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
             ($0.shutdown(now: now, exportTimeout: self.configuration.exportTimeout), $0.startLoop())
         }
         loop?.resume()
-        self.startLoop(start)
+        self.launchLoop(if: start)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             if case .resumeNow = self.state.withLock({ $0.waitForEnd(continuation) }) { continuation.resume() }
         }
@@ -138,7 +138,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
     /// Waits for graceful shutdown (or cancellation), then exports what is left and stops.
     /// Shutdown takes at most about one ``Configuration/exportTimeout``, whatever the exporter does.
     public func run() async throws {
-        self.startLoop(self.state.withLock { $0.startLoop() })
+        self.launchLoop(if: self.state.withLock { $0.startLoop() })
         try? await gracefulShutdown()
         await self.shutdown()
     }
