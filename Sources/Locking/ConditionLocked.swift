@@ -8,15 +8,19 @@ import Darwin
 
 /// ``Locked`` with a condition variable: a dedicated thread (a client's poll thread) can sleep
 /// until the state it needs holds, woken by the change itself, with a deadline — instead of
-/// polling with `usleep`. Every ``withLock(_:)`` wakes the waiters when there are any (a change
-/// is a change of state under the lock); with none waiting it costs one comparison.
-/// Waiting blocks the thread: never wait on a task of Swift's cooperative pool.
+/// polling with `usleep`. A ``withLock(_:)`` wakes the waiters only when the condition one of
+/// them waits for holds after it (checked under the lock): a thread waiting for a buffer to
+/// drain is not woken by every message taken from it, only by the one that drains it enough.
+/// With none waiting it costs one comparison. Waiting blocks the thread: never wait on a task
+/// of Swift's cooperative pool.
 public final class ConditionLocked<Value: ~Copyable>: @unchecked Sendable {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     @usableFromInline let condition: UnsafeMutablePointer<pthread_cond_t>
     @usableFromInline var value: Value
-    /// Threads in ``wait(timeout:until:)`` (read and written under the lock).
-    @usableFromInline var waiters = 0
+    /// What each thread in ``wait(timeout:until:)`` waits for (read and written under the lock;
+    /// each entry lives only while its waiter is inside `wait`).
+    @usableFromInline var waiters: [(id: Int, ready: (borrowing Value) -> Bool)] = []
+    @usableFromInline var nextWaiterID = 0
 
     public init(_ value: consuming Value) {
         self.value = value
@@ -44,12 +48,15 @@ public final class ConditionLocked<Value: ~Copyable>: @unchecked Sendable {
         self.mutex.deallocate()
     }
 
-    /// Runs `body` with the value under the lock, then wakes the threads waiting, if any.
+    /// Runs `body` with the value under the lock, then wakes the threads waiting if what one of
+    /// them waits for now holds.
     @inlinable
     public func withLock<Result: ~Copyable, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
         pthread_mutex_lock(self.mutex)
         defer {
-            if self.waiters > 0 { pthread_cond_broadcast(self.condition) }
+            if !self.waiters.isEmpty, self.waiters.contains(where: { $0.ready(self.value) }) {
+                pthread_cond_broadcast(self.condition)
+            }
             pthread_mutex_unlock(self.mutex)
         }
         return try body(&self.value)
@@ -73,15 +80,20 @@ public final class ConditionLocked<Value: ~Copyable>: @unchecked Sendable {
         }
         pthread_mutex_lock(self.mutex)
         defer { pthread_mutex_unlock(self.mutex) }
-        self.waiters += 1
-        defer { self.waiters -= 1 }
-        while !ready(self.value) {
-            if timeout == nil {
-                pthread_cond_wait(self.condition, self.mutex)
-            } else if pthread_cond_timedwait(self.condition, self.mutex, &deadline) == ETIMEDOUT {
-                return ready(self.value)
+        return withoutActuallyEscaping(ready) { ready in
+            // Registered only while this thread is in here (removed before `ready` goes away).
+            let id = self.nextWaiterID
+            self.nextWaiterID &+= 1
+            self.waiters.append((id, ready))
+            defer { self.waiters.removeAll { $0.id == id } }
+            while !ready(self.value) {
+                if timeout == nil {
+                    pthread_cond_wait(self.condition, self.mutex)
+                } else if pthread_cond_timedwait(self.condition, self.mutex, &deadline) == ETIMEDOUT {
+                    return ready(self.value)
+                }
             }
+            return true
         }
-        return true
     }
 }

@@ -72,12 +72,15 @@ struct RDKafkaConsumerStateMachineTests {
         }
     }
 
-    @Test("a full buffer stops polling until the application takes a message")
+    @Test("a full buffer stops polling until the application took half of it")
     func backpressure() {
-        var machine = self.machine(maxBuffered: 2)
+        var machine = self.machine(maxBuffered: 4)
         #expect(machine.nextPollAction(now: Self.t0) == .poll)
-        _ = machine.fetched(Self.messages(0, 0..<2))
+        _ = machine.fetched(Self.messages(0, 0..<4))
         #expect(machine.nextPollAction(now: Self.t0) == .waitForRoom)
+        #expect(!machine.hasRoomOrStopped)
+        _ = machine.next()
+        // One below full: still waiting (the poll thread is not woken per message taken).
         #expect(!machine.hasRoomOrStopped)
         _ = machine.next()
         #expect(machine.hasRoomOrStopped)
@@ -115,7 +118,8 @@ struct RDKafkaConsumerStateMachineTests {
         #expect(machine.nextPollAction(now: Self.t0) == .close)
         // A fetch racing the request hands nothing to the task.
         #expect(machine.fetched(Self.messages(0, 0..<1)) == nil)
-        machine.closingStarted()
+        // It stays buffered until closing starts, then goes back to the core to be released.
+        #expect(Array(machine.closingStarted()) == Self.messages(0, 0..<1))
         let closed = machine.closed()
         #expect(closed.waiter == "task" && closed.closeWaiters.isEmpty && closed.failure == nil)
         #expect(machine.bufferedCount == 0)
@@ -141,7 +145,7 @@ struct RDKafkaConsumerStateMachineTests {
         #expect(machine.nextPollAction(now: Self.t0 + .seconds(1)) == .waitForApplication(.seconds(29)))
         guard case .wait = machine.close("closer", now: Self.t0 + .seconds(2)) else { Issue.record("close did not wait"); return }
         #expect(machine.nextPollAction(now: Self.t0 + .seconds(2)) == .close)
-        machine.closingStarted()
+        _ = machine.closingStarted()
         #expect(machine.closed().closeWaiters == ["closer"])
     }
 
@@ -152,7 +156,7 @@ struct RDKafkaConsumerStateMachineTests {
         guard case .wait = machine.close("second", now: Self.t0) else { Issue.record("did not wait"); return }
         #expect(machine.phase == .closeRequested(at: Self.t0))  // the first request's instant stays
         #expect(machine.nextPollAction(now: Self.t0) == .close)
-        machine.closingStarted()
+        _ = machine.closingStarted()
         #expect(!machine.acceptsHandleUse)
         #expect(machine.closed().closeWaiters == ["first", "second"])
         guard case .resumeNow = machine.close("late", now: Self.t0) else { Issue.record("waited after the end"); return }
@@ -167,7 +171,7 @@ struct RDKafkaConsumerStateMachineTests {
         machine.closeWithoutWaiting(now: Self.t0)
         #expect(machine.beginHandleUse() == true)  // close requested: a commit may still run
         #expect(machine.nextPollAction(now: Self.t0) == .close)
-        machine.closingStarted()
+        _ = machine.closingStarted()
         #expect(machine.beginHandleUse() == false)
         #expect(machine.hasHandleUsers)
         machine.endHandleUse()
@@ -186,7 +190,7 @@ struct RDKafkaConsumerStateMachineTests {
         guard case .end(let failure?) = machine.next() else { Issue.record("the error did not end the sequence"); return }
         #expect(failure.message == "fenced")
         #expect(machine.nextPollAction(now: Self.t0) == .close)
-        machine.closingStarted()
+        _ = machine.closingStarted()
         #expect(machine.closed().failure?.message == "fenced")
     }
 
@@ -207,7 +211,7 @@ struct RDKafkaConsumerStateMachineTests {
         #expect(machine.assigned([Self.p(3)], replacing: true) == [Self.p(3)])
         _ = machine.assigned([Self.p(0), Self.p(1)], replacing: false)
         _ = machine.fetched(Self.messages(0, 0..<3) + Self.messages(1, 0..<2) + Self.messages(3, 0..<1))
-        #expect(machine.revoked([Self.p(0), Self.p(3)], partitionOf: Self.partitionOf) == 4)
+        #expect(machine.revoked([Self.p(0), Self.p(3)], partitionOf: Self.partitionOf) == Self.messages(0, 0..<3) + Self.messages(3, 0..<1))
         #expect(machine.assignment == [Self.p(1)])
         #expect(machine.takeBuffered(upTo: 10) == Self.messages(1, 0..<2))
         machine.assignmentCleared()
@@ -222,16 +226,17 @@ struct RDKafkaConsumerStateMachineTests {
         _ = machine.next()  // in hand: partition 0, offset 0
         // Graceful shutdown arrives while the poll thread serves a revocation of partition 1.
         #expect(machine.requestClose(now: Self.t0) == nil)
-        #expect(machine.revoked([Self.p(1)], partitionOf: Self.partitionOf) == 2)
+        #expect(machine.revoked([Self.p(1)], partitionOf: Self.partitionOf) == Self.messages(1, 0..<2))
         #expect(machine.acceptsHandleUse)  // the message in hand can still store its offset
         // The group assigns again before the poll thread closes: nothing is handed out any more.
         _ = machine.assigned([Self.p(1)], replacing: false)
         #expect(machine.fetched(Self.messages(1, 2..<3)) == nil)
         guard case .end(nil) = machine.next() else { Issue.record("a message was handed out during close"); return }
         #expect(machine.nextPollAction(now: Self.t0) == .close)
-        machine.closingStarted()
-        // rd_kafka_consumer_close revokes everything: served in the closing phase.
-        #expect(machine.revoked([Self.p(0), Self.p(1)], partitionOf: Self.partitionOf) == 2)
+        // What is still buffered goes back to the core to be released before the handle closes.
+        #expect(Array(machine.closingStarted()) == Self.messages(0, 1..<2) + Self.messages(1, 2..<3))
+        // rd_kafka_consumer_close revokes everything: served in the closing phase, nothing left to drop.
+        #expect(machine.revoked([Self.p(0), Self.p(1)], partitionOf: Self.partitionOf).isEmpty)
         #expect(machine.assignment.isEmpty)
         #expect(!machine.acceptsHandleUse)
         let closed = machine.closed()

@@ -43,4 +43,37 @@ struct LockingTests {
         #expect(waited >= .milliseconds(150) && waited < .seconds(5), "\(waited)")
         #expect(state.wait(timeout: .zero) { $0 == 0 })
     }
+
+    @Test("ConditionLocked: changes that leave a waiter's condition false do not wake it; two waiters wake each on its own condition")
+    func conditionWakesOnlyWhenReady() async throws {
+        let state = ConditionLocked(0)
+        // How often each waiting thread evaluated its condition itself (each wake-up does once).
+        let checks = Locked<[String: Int]>([:])
+        let done = Locked<Set<String>>([])
+        func waiter(_ name: String, until target: Int) -> Thread {
+            Thread {
+                let me = pthread_self()
+                _ = state.wait(timeout: .seconds(30)) { value in
+                    if pthread_equal(pthread_self(), me) != 0 { checks.withLock { $0[name, default: 0] += 1 } }
+                    return value >= target
+                }
+                done.withLock { _ = $0.insert(name) }
+            }
+        }
+        waiter("half", until: 500).start()
+        waiter("all", until: 1000).start()
+        try await Task.sleep(for: .milliseconds(100))
+        for _ in 0..<1000 {
+            state.withLock { $0 += 1 }
+            if state.withLock({ $0 }) % 100 == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while done.withLock({ $0.count }) < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(done.withLock { $0 } == ["half", "all"])
+        // Once on entry, once when woken ready; a few more for spurious wake-ups at most (a
+        // broadcast on every change would make it hundreds).
+        let counted = checks.withLock { $0 }
+        #expect((counted["half"] ?? 0) <= 5, "\(counted)")
+        #expect((counted["all"] ?? 0) <= 5, "\(counted)")
+    }
 }

@@ -157,12 +157,10 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> KafkaConsumerMessage? {
-            if let previous = self.previous {
-                // The application asked for more: it is done with the previous message.
-                self.previous = nil
-                try? self.core.storeOffset(topic: previous.topic, partition: previous.partition, offset: previous.offset)
-            }
-            let message = try await self.core.next()
+            // The application asked for more: it is done with the previous message.
+            let done = self.previous
+            self.previous = nil
+            let message = try await self.core.next(storingOffsetOf: done)
             if self.storesOffsets, let message {
                 self.previous = (message.topic, message.partition, message.offset)
             }

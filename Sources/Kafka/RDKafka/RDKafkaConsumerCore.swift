@@ -9,7 +9,7 @@ import Logging
 /// done with, and closes the group membership (committing) on shutdown.
 final class RDKafkaConsumerCore: @unchecked Sendable {
     private typealias StateMachine = RDKafkaConsumerStateMachine<
-        KafkaConsumerMessage, UnsafeContinuation<KafkaConsumerMessage?, any Error>, UnsafeContinuation<Void, Never>
+        RDKafkaFetchedMessage, UnsafeContinuation<KafkaConsumerMessage?, any Error>, UnsafeContinuation<Void, Never>
     >
 
     /// How long, at most, a consumer asked to close waits for the application to finish the
@@ -27,6 +27,12 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// librdkafka's handle of each topic whose offsets were stored, released before the client
     /// is destroyed. Only touched with ``state``'s lock held.
     private nonisolated(unsafe) var topicHandles: [String: OpaquePointer] = [:]
+    /// The last entry of ``topicHandles`` used (same lock).
+    private nonisolated(unsafe) var lastTopicHandle: (topic: String, handle: OpaquePointer)?
+    /// The topic name of the last message handed out, reused while messages come from the same
+    /// topic (a topic name longer than 15 bytes would otherwise be allocated per message). Only
+    /// touched with ``state``'s lock held.
+    private nonisolated(unsafe) var lastTopic = ""
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validate()
@@ -72,19 +78,45 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
 
     // MARK: Application side
 
+    /// Copies a fetched message for the application and destroys librdkafka's; called with
+    /// ``state``'s lock held (the handle cannot close meanwhile).
+    private func handOut(_ fetched: RDKafkaFetchedMessage) -> KafkaConsumerMessage {
+        let name = rd_kafka_topic_name(fetched.pointer.pointee.rkt)!
+        if !self.lastTopic.withCString({ strcmp($0, name) == 0 }) { self.lastTopic = String(cString: name) }
+        let message = KafkaConsumerMessage(fetched.pointer, topic: self.lastTopic)
+        fetched.destroy()
+        return message
+    }
+
+    /// A message the application is done with, whose offset is stored with the next request.
+    typealias Done = (topic: String, partition: Int32, offset: Int64)
+
     /// The next buffered message; waits for one. `nil` once the consumer is closed.
-    func next() async throws -> KafkaConsumerMessage? {
+    /// - Parameter done: a message whose offset to store first, under the same lock (the
+    ///   sequence's iterator stores the previous message's this way).
+    func next(storingOffsetOf done: Done? = nil) async throws -> KafkaConsumerMessage? {
         // Fast path: a buffered message, or the end, without suspending.
-        switch self.state.withLock({ $0.next() }) {
-        case .message(let message): return message
-        case .end(let failure?): throw failure
-        case .end(nil): return nil
-        case .wait: self.start()
+        let (stored, next) = self.state.withLock { state -> (rd_kafka_resp_err_t?, Result<KafkaConsumerMessage?, KafkaError>?) in
+            let stored = done.flatMap { self.storeOffsetLocked(state, $0) }
+            switch state.next() {
+            case .message(let fetched): return (stored, .success(self.handOut(fetched)))
+            case .end(let failure?): return (stored, .failure(failure))
+            case .end(nil): return (stored, .success(nil))
+            case .wait: return (stored, nil)
+            }
         }
+        if let done { self.logStoreOutcome(done, stored) }
+        if let next { return try next.get() }
+        self.start()
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<KafkaConsumerMessage?, any Error>) in
-                let action = self.state.withLock { $0.waitForMessage(continuation, isCancelled: Task.isCancelled) }
-                if case .resume(let result) = action { continuation.resume(with: result) }
+                let action = self.state.withLock { state -> Result<KafkaConsumerMessage?, any Error>? in
+                    guard case .resume(let result) = state.waitForMessage(continuation, isCancelled: Task.isCancelled) else {
+                        return nil
+                    }
+                    return result.map { $0.map(self.handOut) }
+                }
+                if let action { continuation.resume(with: action) }
             }
         } onCancel: {
             self.state.withLock { $0.cancelWaiter() }?.resume(throwing: CancellationError())
@@ -95,36 +127,46 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// the consumer is closed.
     func nextBatch(maxCount: Int) async throws -> [KafkaConsumerMessage] {
         guard let first = try await self.next() else { return [] }
-        return [first] + self.state.withLock { $0.takeBuffered(upTo: maxCount - 1) }
+        return [first] + self.state.withLock { $0.takeBuffered(upTo: maxCount - 1).map(self.handOut) }
     }
 
     /// Stores `offset + 1` for the message's partition, to be committed by the client.
     /// Offsets of partitions no longer assigned are skipped: their new owner reads them again.
     func storeOffset(topic: String, partition: Int32, offset: Int64) throws(KafkaError) {
-        let result: rd_kafka_resp_err_t? = self.state.withLock { state in
-            // Under the lock: the poll thread cannot start closing (and destroy) meanwhile.
-            guard state.acceptsHandleUse else { return nil }
-            // Through the topic's handle, kept for the consumer's life: no list to allocate and
-            // free per message (rd_kafka_offsets_store cost four allocations per message).
-            let topicHandle: OpaquePointer
-            if let known = self.topicHandles[topic] {
-                topicHandle = known
-            } else {
-                guard let made = rd_kafka_topic_new(self.client.handle, topic, nil) else { return rd_kafka_last_error() }
-                self.topicHandles[topic] = made
-                topicHandle = made
-            }
-            return rd_kafka_offset_store(topicHandle, partition, offset)  // stores offset + 1
-        }
-        guard let result else {
+        let done = (topic, partition, offset)
+        guard let result = self.state.withLock({ self.storeOffsetLocked($0, done) }) else {
             throw KafkaError.closed("the consumer (the offset of \(topic)[\(partition)]@\(offset) was not stored)")
         }
-        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
-            self.logger.debug(
-                "Offset not stored: the partition is no longer assigned to this consumer",
-                metadata: ["kafka.partition": "\(topic)[\(partition)]", "kafka.offset": "\(offset)"]
-            )
+        self.logStoreOutcome(done, result)
+    }
+
+    /// Stores a message's offset, with ``state``'s lock held (so the poll thread cannot start
+    /// closing, and destroy the handle, meanwhile); `nil` once closing started.
+    private func storeOffsetLocked(_ state: borrowing StateMachine, _ done: Done) -> rd_kafka_resp_err_t? {
+        guard state.acceptsHandleUse else { return nil }
+        // Through the topic's handle, kept for the consumer's life: no list to allocate and free
+        // per message (rd_kafka_offsets_store cost four allocations per message); the last one
+        // used is checked first (a string comparison instead of hashing the name).
+        let topicHandle: OpaquePointer
+        if let last = self.lastTopicHandle, last.topic == done.topic {
+            topicHandle = last.handle
+        } else if let known = self.topicHandles[done.topic] {
+            topicHandle = known
+        } else {
+            guard let made = rd_kafka_topic_new(self.client.handle, done.topic, nil) else { return rd_kafka_last_error() }
+            self.topicHandles[done.topic] = made
+            topicHandle = made
         }
+        self.lastTopicHandle = (done.topic, topicHandle)
+        return rd_kafka_offset_store(topicHandle, done.partition, done.offset)  // stores offset + 1
+    }
+
+    private func logStoreOutcome(_ done: Done, _ result: rd_kafka_resp_err_t?) {
+        guard let result, result != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        self.logger.debug(
+            "Offset not stored: the partition is no longer assigned to this consumer",
+            metadata: ["kafka.partition": "\(done.topic)[\(done.partition)]", "kafka.offset": "\(done.offset)"]
+        )
     }
 
     /// Commits the stored offsets now, waiting for the broker's answer on a thread of the
@@ -194,7 +236,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     private func pollLoop() {
         let handle = self.client.handle
         var errorLog = RateLimitedLog(interval: .seconds(5))
-        var batch: [KafkaConsumerMessage] = []
+        var batch: [RDKafkaFetchedMessage] = []
         polling: while true {
             switch self.state.withLock({ $0.nextPollAction(now: .now) }) {
             case .poll:
@@ -216,20 +258,21 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             self.client.refreshClusterID()
             while let current = message {
                 if current.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    batch.append(KafkaConsumerMessage(current, topic: String(cString: rd_kafka_topic_name(current.pointee.rkt))))
+                    batch.append(RDKafkaFetchedMessage(pointer: current))  // copied and destroyed by the taker
                 } else {
                     self.serveError(current, errorLog: &errorLog)
+                    rd_kafka_message_destroy(current)
                 }
-                rd_kafka_message_destroy(current)
                 message = batch.count < 512 ? rd_kafka_consumer_poll(handle, 0) : nil
             }
             if !batch.isEmpty {
-                let waiter = self.state.withLock { $0.fetched(batch) }
+                let waiter = self.state.withLock { $0.fetched(batch).map { ($0.0, self.handOut($0.1)) } }
                 batch.removeAll(keepingCapacity: true)
                 waiter.map { $0.0.resume(returning: $0.1) }
             }
         }
-        self.state.withLock { $0.closingStarted() }
+        // Fetched messages never handed out go before the handle closes (close waits for them).
+        for fetched in self.state.withLock({ $0.closingStarted() }) { fetched.destroy() }
         // Calls on the handle in progress (a commit) finish first; each one's end wakes us.
         _ = self.state.wait { !$0.hasHandleUsers }
         if self.observesCommits {
@@ -248,6 +291,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         self.state.withLock { _ in
             for handle in self.topicHandles.values { rd_kafka_topic_destroy(handle) }
             self.topicHandles = [:]
+            self.lastTopicHandle = nil
         }
         self.client.destroy()
         self.logger.debug("Kafka consumer closed")
@@ -315,9 +359,8 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             }
             let revoked = Set(partitions)
             // Buffered messages of revoked partitions go to their new owner instead.
-            let purged = self.state.withLock {
-                $0.revoked(revoked) { KafkaTopicPartition(topic: $0.topic, partition: $0.partition) }
-            }
+            let purged = self.state.withLock { $0.revoked(revoked) { $0.topicPartition } }
+            for fetched in purged { fetched.destroy() }
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(handle, event.partitions) {
                     self.logger.error("Incremental unassign failed", metadata: ["kafka.error": "\(KafkaError.consuming(error))"])
@@ -327,7 +370,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             }
             self.logger.info(
                 lost ? "Partitions lost" : "Partitions revoked",
-                metadata: ["kafka.partitions": "\(partitions.sorted())", "kafka.discardedBufferedMessages": "\(purged)"]
+                metadata: ["kafka.partitions": "\(partitions.sorted())", "kafka.discardedBufferedMessages": "\(purged.count)"]
             )
         case .error(let error):
             self.logger.error("Rebalance failed", metadata: ["kafka.error": "\(error)"])

@@ -206,8 +206,14 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
         }
     }
 
-    /// What ends a ``PollAction/waitForRoom``.
-    var hasRoomOrStopped: Bool { self.buffer.count < self.maxBuffered || self.phase != .running }
+    /// What ends a ``PollAction/waitForRoom``: the buffer drained to half (not one message below
+    /// full, which would wake the poll thread for every message the application takes), or the
+    /// consumer stopped running.
+    var hasRoomOrStopped: Bool {
+        // (Checked after each change while the poll thread waits: kept to a comparison.)
+        guard case .running = self.phase else { return true }
+        return self.buffer.count <= self.maxBuffered / 2
+    }
 
     /// What ends a ``PollAction/waitForApplication(_:)``.
     var isApplicationDoneOrNotWaiting: Bool {
@@ -241,15 +247,19 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
 
     /// Partitions revoked (or lost) by a rebalance: their buffered messages are dropped (their
     /// new owner reads them again, since their offsets were not stored).
-    /// - Returns: how many buffered messages were dropped.
+    /// - Returns: the buffered messages dropped (for the core to release).
     mutating func revoked(
         _ partitions: Set<KafkaTopicPartition>,
         partitionOf: (Message) -> KafkaTopicPartition
-    ) -> Int {
-        let before = self.buffer.count
-        self.buffer.removeAll { partitions.contains(partitionOf($0)) }
+    ) -> [Message] {
         self.assignment.subtract(partitions)
-        return before - self.buffer.count
+        var dropped: [Message] = []
+        var kept = Deque<Message>()
+        while let message = self.buffer.popFirst() {
+            if partitions.contains(partitionOf(message)) { dropped.append(message) } else { kept.append(message) }
+        }
+        self.buffer = kept
+        return dropped
     }
 
     /// A rebalance failed: nothing is assigned any more.
@@ -259,8 +269,12 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
 
     /// The poll thread leaves its loop to close: no more handle users may start; it waits for
     /// those in progress (``hasHandleUsers``).
-    mutating func closingStarted() {
+    /// - Returns: the messages still buffered, never to be handed out (for the core to release
+    ///   before the handle closes).
+    mutating func closingStarted() -> Deque<Message> {
         self.phase = .closing
+        defer { self.buffer = [] }
+        return self.buffer
     }
 
     struct Closed {
@@ -270,10 +284,9 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
         var failure: KafkaError?
     }
 
-    /// The handle is destroyed: what is still buffered is dropped.
+    /// The handle is destroyed (nothing is buffered since ``closingStarted()``).
     mutating func closed() -> Closed {
         self.phase = .closed
-        self.buffer.removeAll()
         self.assignment.removeAll()
         defer {
             self.waiter = nil

@@ -63,6 +63,23 @@ enum RDKafkaHeaders {
     }
 }
 
+/// A message the poll thread fetched, still librdkafka's: buffered as is, and copied into a
+/// ``KafkaConsumerMessage`` by the thread that takes it (the application's), which then destroys
+/// it. So the message's bytes are allocated and freed on the application's thread (malloc's
+/// per-thread caches) instead of allocated on the poll thread and freed on another, which made
+/// the two contend for malloc's arena lock on every message. It has one owner at a time: the
+/// consumer's buffer, or whoever the state machine handed it to; every one is destroyed before
+/// the consumer closes (librdkafka's close waits for outstanding messages).
+struct RDKafkaFetchedMessage: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<rd_kafka_message_t>
+
+    var topicPartition: KafkaTopicPartition {
+        KafkaTopicPartition(topic: String(cString: rd_kafka_topic_name(self.pointer.pointee.rkt)), partition: self.pointer.pointee.partition)
+    }
+
+    func destroy() { rd_kafka_message_destroy(self.pointer) }
+}
+
 extension KafkaConsumerMessage {
     /// Copies a librdkafka message (which must carry no error) into one payload.
     init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) {
