@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,14 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* CPU time the process used so far (every thread, user and system), in seconds. */
+static double cpu_seconds(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 static void fail(const char *what, const char *why) {
@@ -151,22 +160,23 @@ static int consume(const char *servers, const char *topic, long count) {
     rd_kafka_topic_partition_list_destroy(topics);
 
     long received = 0;
-    double start = 0, deadline = now() + 120;
+    double start = 0, cpu_start = 0, deadline = now() + 120;
     while (received < count && now() < deadline) {
         rd_kafka_message_t *message = rd_kafka_consumer_poll(handle, 100);
         if (!message) continue;
         if (!message->err) {
             if (received == 0) {
                 start = now();
+                cpu_start = cpu_seconds();
                 count_allocations(1);
             }
             received++;
         }
         rd_kafka_message_destroy(message);
     }
-    double seconds = now() - start;
+    double seconds = now() - start, cpu = cpu_seconds() - cpu_start;
     count_allocations(0);
-    printf("result messages=%ld seconds=%.6f allocations=%lld\n", received, seconds, allocations());
+    printf("result messages=%ld seconds=%.6f allocations=%lld cpu_seconds=%.6f\n", received, seconds, allocations(), cpu);
     rd_kafka_consumer_close(handle);
     rd_kafka_destroy(handle);
     return received == count ? 0 : 1;

@@ -11,7 +11,10 @@
 //                 root span, `withSpan("request")`, as one request producing one message; sampled,
 //                 every span exported with a 65536-span queue and batches of 4096)
 //   KafkaThroughput consume SCENARIO SERVERS TOPIC COUNT [OTLP_ENDPOINT]
-//       SCENARIO: raw | traced-sampled
+//       SCENARIO: raw | traced-unsampled | traced-sampled (every span exported when an endpoint
+//                 is given; without one, recorded and dropped: the export's share). Timed, like
+//                 the C consumer, from the first message to the last one handled (sampled: and
+//                 the spans flushed), not the close; CPU time of every thread over the same span.
 //   KafkaThroughput sink [hang] an OTLP/HTTP collector that accepts everything (or, with hang,
 //                               reads requests and never answers); prints its port
 //
@@ -36,7 +39,7 @@ func usage() -> Never {
         Data(
             """
             usage: KafkaThroughput produce raw|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down|root-unsampled|root-sampled SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
-                   KafkaThroughput consume raw|traced-sampled SERVERS TOPIC COUNT [OTLP_ENDPOINT]
+                   KafkaThroughput consume raw|traced-unsampled|traced-sampled SERVERS TOPIC COUNT [OTLP_ENDPOINT]
                    KafkaThroughput sink [hang]
 
             """.utf8
@@ -93,6 +96,14 @@ func makeProvider(
         ),
         logger: logger
     )
+}
+
+/// CPU time the process has used so far (every thread, user and system), in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// The process's peak resident memory, for the result line.
@@ -171,41 +182,67 @@ func consume(scenario: String, servers: String, topic: String, count: Int, endpo
     var provider: TracerProvider?
     var received = 0
     var start = ContinuousClock.now
+    // Like the C consumer, from the first message to the last one handled: closing (commit,
+    // leaving the group) is not part of the rate.
+    var end: ContinuousClock.Instant?
+    var allocations = 0
+    // CPU time over the same span (all threads: poll thread, handlers, exporter).
+    var cpuStart = 0.0
+    var cpuEnd: Double?
     switch scenario {
     case "raw":
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         for try await _ in consumer.messages {
             if received == 0 {
                 start = .now
+                cpuStart = cpuSeconds()
                 Allocations.start()
             }
             received += 1
-            if received == count { break }
+            if received == count {
+                end = .now
+                cpuEnd = cpuSeconds()
+                allocations = Allocations.stop()
+                break
+            }
         }
         await consumer.close()
-    case "traced-sampled":
-        let tracing = makeProvider(sampled: true, endpoint: endpoint, count: count)
+    case "traced-sampled", "traced-unsampled":
+        let tracing = makeProvider(sampled: scenario == "traced-sampled", endpoint: endpoint, count: count)
         provider = tracing
         InstrumentationSystem.bootstrap(tracing.tracer)
         let consumer = try TracedConsumer(configuration: configuration, logger: logger)
         let seen = Atomic<Int>(0)
-        let began = Mutex<ContinuousClock.Instant?>(nil)
+        let began = Mutex<(ContinuousClock.Instant, Double)?>(nil)
+        let ended = Mutex<(ContinuousClock.Instant, Int, Double)?>(nil)
         try await consumer.run { _ in
-            if seen.add(1, ordering: .relaxed).newValue == 1 {
-                began.withLock { $0 = .now }
+            let seenNow = seen.add(1, ordering: .relaxed).newValue
+            if seenNow == 1 {
+                began.withLock { $0 = (.now, cpuSeconds()) }
                 Allocations.start()
             }
-            if seen.load(ordering: .relaxed) == count { consumer.consumer.requestClose() }
+            if seenNow == count {
+                // The spans exported (all but this handler's own) are part of the cost, as the
+                // producer rows flush theirs.
+                await tracing.forceFlush()
+                ended.withLock { $0 = (.now, Allocations.stop(), cpuSeconds()) }
+                consumer.consumer.requestClose()
+            }
         }
         received = seen.load(ordering: .relaxed)
-        start = began.withLock { $0 } ?? start
+        if let (instant, cpu) = began.withLock({ $0 }) { (start, cpuStart) = (instant, cpu) }
+        if let (instant, counted, cpu) = ended.withLock({ $0 }) { (end, allocations, cpuEnd) = (instant, counted, cpu) }
         await tracing.forceFlush()
     default:
         usage()
     }
-    let allocations = Allocations.stop()
-    let elapsed = ContinuousClock.now - start
-    print("result messages=\(received) seconds=\(seconds(elapsed)) allocations=\(allocations)" + spanFigures(provider) + peakMemory())
+    if end == nil { allocations = Allocations.stop() }
+    let elapsed = (end ?? .now) - start
+    let cpu = (cpuEnd ?? cpuSeconds()) - cpuStart
+    print(
+        "result messages=\(received) seconds=\(seconds(elapsed)) allocations=\(allocations) cpu_seconds=\(cpu)"
+            + spanFigures(provider) + peakMemory()
+    )
     await provider?.shutdown()
 }
 
