@@ -104,16 +104,33 @@ public struct SpanContext: Sendable, Hashable, CustomStringConvertible {
 
 // MARK: Context keys
 
+/// What a context holds for its span context: a reference, because a context stores its values
+/// as `any Sendable`, which boxes anything larger than three words (a `SpanContext` is five) in
+/// an allocation of its own. A span's own object is a carrier, so a span's `context` stores a
+/// reference to it and allocates no box. Immutable.
+class SpanContextCarrier: @unchecked Sendable {
+    let spanContext: SpanContext
+
+    init(spanContext: SpanContext) {
+        self.spanContext = spanContext
+    }
+}
+
 private enum SpanContextKey: InstrumentationContextKey {
-    typealias Value = SpanContext
+    typealias Value = SpanContextCarrier
     static var nameOverride: String? { "w3c-span-context" }
 }
 
 extension InstrumentationContext {
     /// The W3C span context of the current span (or of the remote parent after extraction).
     public var spanContext: SpanContext? {
-        get { self[SpanContextKey.self] }
-        set { self[SpanContextKey.self] = newValue }
+        get { self[SpanContextKey.self]?.spanContext }
+        set { self[SpanContextKey.self] = newValue.map(SpanContextCarrier.init(spanContext:)) }
+    }
+
+    /// Sets the span context to the one `carrier` holds, by reference.
+    mutating func setSpanContext(carriedBy carrier: SpanContextCarrier) {
+        self[SpanContextKey.self] = carrier
     }
 }
 

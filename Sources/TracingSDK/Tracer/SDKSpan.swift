@@ -10,33 +10,60 @@ import Tracing
 
 /// A span of the built-in tracer.
 ///
-/// A span that is not recording (not sampled, or after `end`) is a small value with no heap
-/// allocation of its own: it carries its W3C context so children and injected headers continue the
-/// trace with the sampled flag off.
+/// One reference: the span object (a recording span's state, or a non-recording span's context),
+/// so that the span fits in an existential's inline buffer where `withSpan` and instrumentation
+/// hold it as `any Span`, instead of being boxed in an allocation of its own. A span that is not
+/// recording (not sampled) still carries its W3C context, so children and injected headers
+/// continue the trace with the sampled flag off.
 public struct SDKSpan: Tracing.Span {
-    /// This span's W3C context.
-    public let spanContext: SpanContext
-    /// The context the span was started in (its parent's, with baggage and other values).
-    let parentContext: InstrumentationContext
-    let recording: RecordingSpan?
-    private let initialName: String
-
-    init(spanContext: SpanContext, parentContext: InstrumentationContext, name: String, recording: RecordingSpan?) {
-        self.spanContext = spanContext
-        self.parentContext = parentContext
-        self.initialName = name
-        self.recording = recording
+    enum Storage {
+        case recording(RecordingSpan)
+        case nonRecording(NonRecordingSpan)
     }
 
-    /// The parent's context with this span's W3C context in it.
+    let storage: Storage
+
+    init(recording: RecordingSpan) { self.storage = .recording(recording) }
+    init(nonRecording: NonRecordingSpan) { self.storage = .nonRecording(nonRecording) }
+
+    var recording: RecordingSpan? {
+        if case .recording(let recording) = self.storage { recording } else { nil }
+    }
+
+    /// The span's object, which also carries its W3C context.
+    private var carrier: SpanContextCarrier {
+        switch self.storage {
+        case .recording(let recording): recording
+        case .nonRecording(let span): span
+        }
+    }
+
+    /// This span's W3C context.
+    public var spanContext: SpanContext { self.carrier.spanContext }
+
+    /// The context the span was started in (its parent's, with baggage and other values).
+    var parentContext: InstrumentationContext {
+        switch self.storage {
+        case .recording(let recording): recording.parentContext
+        case .nonRecording(let span): span.parentContext
+        }
+    }
+
+    /// The parent's context with this span's W3C context in it (by reference: no allocation for
+    /// the span context, only the context's own storage).
     public var context: InstrumentationContext {
         var context = self.parentContext
-        context.spanContext = self.spanContext
+        context.setSpanContext(carriedBy: self.carrier)
         return context
     }
 
     public var operationName: String {
-        get { self.recording?.name ?? self.initialName }
+        get {
+            switch self.storage {
+            case .recording(let recording): recording.name
+            case .nonRecording(let span): span.name
+            }
+        }
         nonmutating set { self.recording?.setName(newValue) }
     }
 
@@ -88,12 +115,24 @@ public struct SDKSpan: Tracing.Span {
     }
 }
 
+/// A span that records nothing: its context, the context it started in, and its name.
+final class NonRecordingSpan: SpanContextCarrier, @unchecked Sendable {
+    let parentContext: InstrumentationContext
+    let name: String
+
+    init(spanContext: SpanContext, parentContext: InstrumentationContext, name: String) {
+        self.parentContext = parentContext
+        self.name = name
+        super.init(spanContext: spanContext)
+    }
+}
+
 /// The mutable state of a recording span, shared by every copy of its ``SDKSpan``.
 ///
 /// Its state is guarded by ``SpanLock``: a span is almost always used by one task at a time, so an
 /// uncontended lock that can be held across the `_modify` of ``SDKSpan/attributes`` costs less than
 /// a `Mutex` taken twice per attribute.
-final class RecordingSpan: @unchecked Sendable {
+final class RecordingSpan: SpanContextCarrier, @unchecked Sendable {
     struct State {
         var name: String
         var attributes = SpanAttributes()
@@ -105,7 +144,8 @@ final class RecordingSpan: @unchecked Sendable {
         var droppedLinks = 0
     }
 
-    let spanContext: SpanContext
+    /// The context the span was started in (its parent's, with baggage and other values).
+    let parentContext: InstrumentationContext
     let parentSpanID: SpanID?
     let hasRemoteParent: Bool
     let kind: SpanKind
@@ -122,18 +162,20 @@ final class RecordingSpan: @unchecked Sendable {
     init(
         name: String,
         spanContext: SpanContext,
+        parentContext: InstrumentationContext,
         parent: SpanContext?,
         kind: SpanKind,
         startNanoseconds: UInt64,
         tracer: SDKTracer.Shared
     ) {
-        self.spanContext = spanContext
+        self.parentContext = parentContext
         self.parentSpanID = parent?.spanID
         self.hasRemoteParent = parent?.isRemote ?? false
         self.kind = kind
         self.startNanoseconds = startNanoseconds
         self.tracer = tracer
         self.state = State(name: name)
+        super.init(spanContext: spanContext)
         tracer.counts.didStart()
     }
 

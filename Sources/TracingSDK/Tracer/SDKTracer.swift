@@ -111,17 +111,18 @@ public final class SDKTracer: Tracer, Sendable {
             isRemote: false
         )
         guard decision.isRecording else {
-            return SDKSpan(spanContext: spanContext, parentContext: parentContext, name: operationName, recording: nil)
+            return SDKSpan(nonRecording: NonRecordingSpan(spanContext: spanContext, parentContext: parentContext, name: operationName))
         }
         let recording = RecordingSpan(
             name: operationName,
             spanContext: spanContext,
+            parentContext: parentContext,
             parent: parent,
             kind: kind,
             startNanoseconds: instant().nanosecondsSinceEpoch,
             tracer: self.shared
         )
-        return SDKSpan(spanContext: spanContext, parentContext: parentContext, name: operationName, recording: recording)
+        return SDKSpan(recording: recording)
     }
 
     /// Exports ended spans without waiting (swift-distributed-tracing's synchronous `forceFlush`);
