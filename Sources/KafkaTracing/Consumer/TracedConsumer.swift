@@ -155,7 +155,7 @@ public final class TracedConsumer: Sendable {
                         // Cancelled: no new handler starts (the buffered messages' offsets are
                         // not stored, so the group reads them again).
                         guard !Task.isCancelled else { break }
-                        try await self.process([message], topic: message.topic) { try await handler($0[0]) }
+                        try await self.process(CollectionOfOne(message), topic: message.topic) { try await handler($0[0]) }
                     }
                 }
             } onGracefulShutdown: {
@@ -181,7 +181,7 @@ public final class TracedConsumer: Sendable {
             for lane in lanes {
                 group.addTask {
                     while let message = await lane.receive() {
-                        try await self.process([message], topic: message.topic) { try await handler($0[0]) }
+                        try await self.process(CollectionOfOne(message), topic: message.topic) { try await handler($0[0]) }
                     }
                 }
             }
@@ -237,28 +237,32 @@ public final class TracedConsumer: Sendable {
 
     // MARK: Processing
 
-    /// - Parameter topic: the messages' topic, or `nil` when they come from several.
-    private func process(
-        _ messages: [KafkaConsumerMessage],
+    /// - Parameters:
+    ///   - messages: one message (`CollectionOfOne`: no array to allocate per message) or a batch.
+    ///   - topic: the messages' topic, or `nil` when they come from several.
+    private func process<Messages: RandomAccessCollection<KafkaConsumerMessage> & Sendable>(
+        _ messages: Messages,
         topic: String?,
-        _ handler: @Sendable ([KafkaConsumerMessage]) async throws -> Void
-    ) async throws {
+        _ handler: @Sendable (Messages) async throws -> Void
+    ) async throws where Messages.Index == Int {
         let tracer = TracerLookup.current() ?? NoOpTracer()
-        // The producers' contexts, from the headers.
-        let producerContexts: [InstrumentationContext] = messages.map { message in
+        // The producers' contexts, from the headers (one message's without an array).
+        func producerContext(_ message: KafkaConsumerMessage) -> InstrumentationContext {
             var context = InstrumentationContext.topLevel
             if self.options.propagates(on: message.topic) {
                 tracer.extract(message, into: &context, using: KafkaConsumerMessageExtractor())
             }
             return context
         }
+        let firstProducerContext = producerContext(messages[0])
+        let otherProducerContexts = messages.dropFirst().map(producerContext)
         // Semantic conventions: "If a corresponding {destination} value is not available for a
         // specific operation, the instrumentation SHOULD omit the {destination}."
         let spanName = topic.map { "process " + $0 } ?? "process"
         // One message continues its producer's trace (unless link-only); a batch, or a message
         // without a context, starts a new one. Either way the producers' contexts are linked.
-        let continues = messages.count == 1 && !producerContexts[0].isEmpty && !self.options.consumerParenting.isLinkOnly
-        let parent = continues ? producerContexts[0] : InstrumentationContext.topLevel
+        let continues = messages.count == 1 && !firstProducerContext.isEmpty && !self.options.consumerParenting.isLinkOnly
+        let parent = continues ? firstProducerContext : InstrumentationContext.topLevel
         // A handler run inside a span of the application's (the ambient context) is parented on
         // the creation context instead: link the ambient span, as messaging-spans.md asks.
         let ambient = continues ? InstrumentationContext.current.flatMap { $0.isEmpty ? nil : $0 } : nil
@@ -274,7 +278,8 @@ public final class TracedConsumer: Sendable {
             // (With metrics, the span starts and ends at the metrics' clock readings: see ProcessTiming.)
             let span = ProcessTiming.startSpan(spanName, context: parent, tracer: tracer, at: metrics == nil ? nil : started)
             if span.isRecording {
-                for context in producerContexts where !context.isEmpty {
+                if !firstProducerContext.isEmpty { span.addLink(SpanLink(context: firstProducerContext, attributes: [:])) }
+                for context in otherProducerContexts where !context.isEmpty {
                     span.addLink(SpanLink(context: context, attributes: [:]))
                 }
                 if let ambient { span.addLink(SpanLink(context: ambient, attributes: [:])) }
@@ -360,13 +365,13 @@ public final class TracedConsumer: Sendable {
         )
     }
 
-    private func attributes(topic: String?, messages: [KafkaConsumerMessage]) -> SpanAttributes {
+    private func attributes(topic: String?, messages: some RandomAccessCollection<KafkaConsumerMessage>) -> SpanAttributes {
         var attributes = self.templates.attributes(for: topic)
         guard messages.count == 1 else {
             attributes.set(MessagingAttribute.batchCount, value: .int64(Int64(messages.count)))
             return attributes
         }
-        let message = messages[0]
+        let message = messages[messages.startIndex]
         attributes.set(MessagingAttribute.partitionID, value: .string(String(message.partition)))
         attributes.set(MessagingAttribute.offset, value: .int64(message.offset))
         if let key = message.keyString { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }

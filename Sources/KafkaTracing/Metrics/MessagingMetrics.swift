@@ -150,7 +150,8 @@ final class MessagingMetrics: Sendable {
     }
 
     /// Messages handed to a handler: each counted once, and how long it waited in Kafka recorded.
-    func received(_ messages: [KafkaConsumerMessage]) -> Received {
+    func received<Messages: RandomAccessCollection<KafkaConsumerMessage>>(_ messages: Messages) -> Received
+    where Messages.Index == Int {
         let monotonic = monotonicNanoseconds()
         let now = WallClock.milliseconds(atMonotonic: monotonic)
         // (By index: iterating would copy each message, retaining its four buffers.)
@@ -193,15 +194,15 @@ final class MessagingMetrics: Sendable {
     /// - Parameters:
     ///   - received: what ``received(_:)`` found for these messages.
     ///   - started: ``monotonicNanoseconds()`` when the attempt started.
-    func processed(
-        _ messages: [KafkaConsumerMessage],
+    func processed<Messages: RandomAccessCollection<KafkaConsumerMessage>>(
+        _ messages: Messages,
         _ received: Received,
         topic: String?,
         partition: Int32?,
         started: UInt64,
         ended: UInt64,
         errorType: String?
-    ) {
+    ) where Messages.Index == Int {
         let elapsed = ended &- started
         // One message that succeeded has the attribute set it was counted with; otherwise look
         // up the batch's (or the failure's).
