@@ -5,9 +5,10 @@
 #      OTLP/HTTP sink for the sampled runs;
 #   3. runs the C producer and consumer and the Swift ones (raw, TracedProducer with tracing
 #      disabled, unsampled, sampled with every span exported over OTLP, and the user's path: each
-#      message under its own root span, unsampled and sampled) in alternating rounds with
-#      the same message count and size, and prints the median of each as a table: throughput,
-#      ratio to C, ns and allocations per message, spans exported and dropped, peak memory; the
+#      message under its own root span, unsampled and sampled; the raw consumer and the traced
+#      one, unsampled and sampled) in alternating rounds with the same message count and size,
+#      and prints the median of each as a table: throughput, ratio to C, ns, CPU time (consumers:
+#      every thread) and allocations per message, spans exported and dropped, peak memory; the
 #      sampled producer also runs against a collector that refuses connections and one that
 #      never answers (the Kafka path must keep its pace, memory bounded by the span queue);
 #   4. measures the messaging metrics' cost over a traced handled message (MetricsCost,
@@ -72,6 +73,7 @@ for round in $(seq "$ROUNDS"); do
     run "TracedProducer,sampled,collector-hanging" "$SWIFT" produce traced-sampled-collector-down "$SERVERS" bench "$COUNT" "$SIZE" "$HUNG_OTLP"
     run "C-consumer" env LD_PRELOAD="$INTERPOSER" "$C" consume "$SERVERS" consume-source "$CONSUME_COUNT"
     run "Swift-KafkaConsumer" "$SWIFT" consume raw "$SERVERS" consume-source "$CONSUME_COUNT"
+    run "TracedConsumer,unsampled" "$SWIFT" consume traced-unsampled "$SERVERS" consume-source "$CONSUME_COUNT"
     run "TracedConsumer,sampled+OTLP" "$SWIFT" consume traced-sampled "$SERVERS" consume-source "$CONSUME_COUNT" "$OTLP"
 done
 
@@ -89,8 +91,8 @@ def median(name, key):
 def rate(name):
     return statistics.median(float(v["messages"]) / float(v["seconds"]) for v in rows[name])
 
-print("| Scenario | Messages/s | × C | × C with the same header | ns/message | Allocations/message | Spans exported / dropped | Peak memory |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+print("| Scenario | Messages/s | × C | × C with the same header | ns/message | CPU µs/message | Allocations/message | Spans exported / dropped | Peak memory |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
 for name in rows:
     baseline = "C-consumer" if "onsumer" in name else "C-producer"
     # Traced messages carry a traceparent header, which costs librdkafka itself: also compare
@@ -100,13 +102,15 @@ for name in rows:
     allocations = median(name, "allocations")
     header_ratio = f"{rate(name) / rate(with_header):.2f}" if with_header else ""
     memory = f"{int(median(name, 'peak_rss_mb'))} MB" if "peak_rss_mb" in rows[name][0] else ""
+    # CPU time of every thread (the consumers report it), per message.
+    cpu = f"{median(name, 'cpu_seconds') / messages * 1e6:.2f}" if "cpu_seconds" in rows[name][0] else ""
     spans = ""
     if "spans_exported" in rows[name][0]:
         spans = f"{int(median(name, 'spans_exported'))} / {int(max(float(v['spans_dropped']) for v in rows[name]))}"
     print(
         f"| {name.replace('-', ' ').replace(',', ', ')} | {rate(name):,.0f} | {rate(name) / rate(baseline):.2f} "
         f"| {header_ratio} "
-        f"| {1e9 / rate(name):,.0f} | {allocations / messages if allocations >= 0 else float('nan'):.1f} | {spans} "
+        f"| {1e9 / rate(name):,.0f} | {cpu} | {allocations / messages if allocations >= 0 else float('nan'):.1f} | {spans} "
         f"| {memory} |"
     )
 PY

@@ -32,6 +32,29 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The user's own root span goes through swift-distributed-tracing's `withSpan`, which finds
+    // the tracer with `InstrumentationSystem.legacyTracer`: two dynamic casts of the instrument to
+    // `any LegacyTracer` per span (inside the API, not ours to remove). These isolate that floor.
+    Benchmark("InstrumentationSystem.legacyTracer, a tracer installed (withSpan's lookup, per span)") { benchmark in
+        withTracer(unsampled) {
+            for _ in benchmark.scaledIterations {
+                blackHole(InstrumentationSystem.legacyTracer)
+            }
+        }
+    }
+    Benchmark("withSpan (global function), unsampled: lookup + span as any Span + task-local binding") { benchmark in
+        withTracer(unsampled) {
+            for _ in benchmark.scaledIterations {
+                withSpan("request") { span in blackHole(span) }
+            }
+        }
+    }
+    Benchmark("tracer.withSpan on the SDKTracer itself, unsampled: no lookup, concrete span") { benchmark in
+        for _ in benchmark.scaledIterations {
+            unsampled.withSpan("request") { span in blackHole(span) }
+        }
+    }
+
     var batchConfiguration = BatchSpanProcessor.Configuration()
     batchConfiguration.maxQueueSize = 100_000
     let batch = BatchSpanProcessor(exporter: DiscardingExporter(), configuration: batchConfiguration)
