@@ -17,6 +17,37 @@ struct HeaderExtractor: Extractor {
     }
 }
 
+/// The SDK tracer behind a struct: the same tracer, to measure swift-distributed-tracing's
+/// dynamic casts of the installed instrument when it is a value type rather than a class.
+struct StructTracer: Tracer {
+    typealias Span = SDKSpan
+    let base: SDKTracer
+
+    func startSpan<Instant: TracerInstant>(
+        _ operationName: String,
+        context: @autoclosure () -> InstrumentationContext,
+        ofKind kind: SpanKind,
+        at instant: @autoclosure () -> Instant,
+        function: String,
+        file fileID: String,
+        line: UInt
+    ) -> SDKSpan {
+        self.base.startSpan(operationName, context: context(), ofKind: kind, at: instant(), function: function, file: fileID, line: line)
+    }
+
+    func forceFlush() { self.base.forceFlush() }
+
+    func inject<Carrier, Inject: Injector>(_ context: InstrumentationContext, into carrier: inout Carrier, using injector: Inject)
+    where Inject.Carrier == Carrier {
+        self.base.inject(context, into: &carrier, using: injector)
+    }
+
+    func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout InstrumentationContext, using extractor: Extract)
+    where Extract.Carrier == Carrier {
+        self.base.extract(carrier, into: &context, using: extractor)
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
@@ -37,6 +68,13 @@ let benchmarks: @Sendable () -> Void = {
     // `any LegacyTracer` per span (inside the API, not ours to remove). These isolate that floor.
     Benchmark("InstrumentationSystem.legacyTracer, a tracer installed (withSpan's lookup, per span)") { benchmark in
         withTracer(unsampled) {
+            for _ in benchmark.scaledIterations {
+                blackHole(InstrumentationSystem.legacyTracer)
+            }
+        }
+    }
+    Benchmark("InstrumentationSystem.legacyTracer, the same tracer behind a struct (the casts on a value type)") { benchmark in
+        withTracer(StructTracer(base: unsampled)) {
             for _ in benchmark.scaledIterations {
                 blackHole(InstrumentationSystem.legacyTracer)
             }
