@@ -151,11 +151,14 @@ public final class TracedConsumer: Sendable {
                 if partitionConcurrency > 1 {
                     try await self.runConcurrently(lanes: partitionConcurrency, bufferedPerLane: bufferedPerLane, handler)
                 } else {
+                    var names = SpanNames()
                     for try await message in self.consumer.messages {
                         // Cancelled: no new handler starts (the buffered messages' offsets are
                         // not stored, so the group reads them again).
                         guard !Task.isCancelled else { break }
-                        try await self.process(CollectionOfOne(message), topic: message.topic) { try await handler($0[0]) }
+                        try await self.process(CollectionOfOne(message), topic: message.topic, spanName: names.name(for: message.topic)) {
+                            try await handler($0[0])
+                        }
                     }
                 }
             } onGracefulShutdown: {
@@ -180,8 +183,11 @@ public final class TracedConsumer: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in lanes {
                 group.addTask {
+                    var names = SpanNames()
                     while let message = await lane.receive() {
-                        try await self.process(CollectionOfOne(message), topic: message.topic) { try await handler($0[0]) }
+                        try await self.process(CollectionOfOne(message), topic: message.topic, spanName: names.name(for: message.topic)) {
+                            try await handler($0[0])
+                        }
                     }
                 }
             }
@@ -219,7 +225,7 @@ public final class TracedConsumer: Sendable {
                     let batch = try await self.consumer.nextBatch(maxCount: maxMessages)
                     guard let first = batch.first, !Task.isCancelled else { break }
                     let topic: String? = batch.allSatisfy { $0.topic == first.topic } ? first.topic : nil
-                    try await self.process(batch, topic: topic, handler)
+                    try await self.process(batch, topic: topic, spanName: SpanNames.name(for: topic), handler)
                 }
             } onGracefulShutdown: {
                 self.consumer.requestClose()
@@ -240,9 +246,11 @@ public final class TracedConsumer: Sendable {
     /// - Parameters:
     ///   - messages: one message (`CollectionOfOne`: no array to allocate per message) or a batch.
     ///   - topic: the messages' topic, or `nil` when they come from several.
+    ///   - spanName: `process {topic}`, or `process` without one (``SpanNames``).
     private func process<Messages: RandomAccessCollection<KafkaConsumerMessage> & Sendable>(
         _ messages: Messages,
         topic: String?,
+        spanName: String,
         _ handler: @Sendable (Messages) async throws -> Void
     ) async throws where Messages.Index == Int {
         let tracer = TracerLookup.current() ?? NoOpTracer()
@@ -256,9 +264,6 @@ public final class TracedConsumer: Sendable {
         }
         let firstProducerContext = producerContext(messages[0])
         let otherProducerContexts = messages.dropFirst().map(producerContext)
-        // Semantic conventions: "If a corresponding {destination} value is not available for a
-        // specific operation, the instrumentation SHOULD omit the {destination}."
-        let spanName = topic.map { "process " + $0 } ?? "process"
         // One message continues its producer's trace (unless link-only); a batch, or a message
         // without a context, starts a new one. Either way the producers' contexts are linked.
         let continues = messages.count == 1 && !firstProducerContext.isEmpty && !self.options.consumerParenting.isLinkOnly
@@ -386,6 +391,24 @@ public final class TracedConsumer: Sendable {
             attributes.set(MessagingAttribute.legacyOffset, value: .int64(message.offset))
         }
         return attributes
+    }
+}
+
+/// The process spans' names, `process {topic}`, kept for the last topic by each loop that
+/// handles messages (no lock: one per task), so that a topic name that does not fit a small
+/// string (over 7 bytes) is not concatenated into a new allocation for every message.
+struct SpanNames {
+    private var last: (topic: String, name: String)?
+
+    /// Semantic conventions: "If a corresponding {destination} value is not available for a
+    /// specific operation, the instrumentation SHOULD omit the {destination}."
+    static func name(for topic: String?) -> String { topic.map { "process " + $0 } ?? "process" }
+
+    mutating func name(for topic: String) -> String {
+        if let last = self.last, last.topic == topic { return last.name }
+        let name = Self.name(for: topic)
+        self.last = (topic, name)
+        return name
     }
 }
 
