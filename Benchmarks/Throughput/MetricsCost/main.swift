@@ -49,6 +49,12 @@ let variants: [(name: String, run: () -> Void)] = [
     ("messaging metrics alone", { probe.processed(handled) }),
 ]
 var perRound = [[Double]](repeating: [], count: variants.count)
+// BENCH_METRICS_ONLY=n runs variant n alone (1-based), for a profiler.
+let only = Int(ProcessInfo.processInfo.environment["BENCH_METRICS_ONLY"] ?? "").map { $0 - 1 }
+if let only {
+    for _ in 0..<rounds { for _ in 0..<iterations { variants[only].run() } }
+    exit(0)
+}
 for _ in 0..<rounds {
     for (index, variant) in variants.enumerated() {
         let started = now()
