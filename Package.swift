@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "OTLPExporter", targets: ["OTLPExporter"]),
         .library(name: "OTLPGRPCExporter", targets: ["OTLPGRPCExporter"]),
         .library(name: "KafkaTracing", targets: ["KafkaTracing"]),
+        .library(name: "TracingCapabilities", targets: ["TracingCapabilities"]),
         .executable(name: "kafka-tracing-demo", targets: ["kafka-tracing-demo"]),
     ],
     dependencies: [
@@ -55,11 +56,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Optional capabilities a tracer can offer instrumentation (protocols only): the
+        // instrumentation detects them and takes a faster path, without depending on our SDK.
+        .target(
+            name: "TracingCapabilities",
+            dependencies: [.product(name: "Tracing", package: "swift-distributed-tracing")]
+        ),
         // The built-in tracer: an OpenTelemetry-style SDK behind swift-distributed-tracing.
         .target(
             name: "TracingSDK",
             dependencies: [
                 "Locking",
+                "TracingCapabilities",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -117,6 +125,7 @@ let package = Package(
             dependencies: [
                 "Locking",
                 "Kafka",
+                "TracingCapabilities",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -238,6 +247,7 @@ let package = Package(
                 "OTLPExporter",
                 "OTLPGRPCExporter",
                 "OTLPTestReceiver",
+                "TracingCapabilities",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),

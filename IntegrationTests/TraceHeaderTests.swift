@@ -3,12 +3,53 @@ import InMemoryTracing
 import Kafka
 import KafkaTracing
 import Testing
+import Synchronization
 import Tracing
+import TracingCapabilities
 import TracingSDK
 
 /// A header dictionary, to make a context as an incoming request of another trace would.
 private struct RequestHeaders: Extractor {
     func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
+}
+
+/// A tracer that is not ours but offers `SpanContextInjectingTracer`: InMemoryTracer's spans, and
+/// a marker header written from the span itself, or nothing while `declines` is set.
+private final class SpanInjectingTracer: SpanContextInjectingTracer, Sendable {
+    static let markerKey = "x-injected-from-span"
+    let base = InMemoryTracer()
+    let declines = Atomic<Bool>(false)
+
+    func startSpan<Instant: TracerInstant>(
+        _ operationName: String,
+        context: @autoclosure () -> InstrumentationContext,
+        ofKind kind: SpanKind,
+        at instant: @autoclosure () -> Instant,
+        function: String,
+        file fileID: String,
+        line: UInt
+    ) -> InMemorySpan {
+        self.base.startSpan(operationName, context: context(), ofKind: kind, at: instant(), function: function, file: fileID, line: line)
+    }
+
+    func forceFlush() {}
+
+    func inject<Carrier, Inject: Injector>(_ context: InstrumentationContext, into carrier: inout Carrier, using injector: Inject)
+    where Inject.Carrier == Carrier {
+        self.base.inject(context, into: &carrier, using: injector)
+    }
+
+    func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout InstrumentationContext, using extractor: Extract)
+    where Extract.Carrier == Carrier {
+        self.base.extract(carrier, into: &context, using: extractor)
+    }
+
+    func injectContext<Carrier, Inject: Injector>(of span: any Tracing.Span, into carrier: inout Carrier, using injector: Inject) -> Bool
+    where Inject.Carrier == Carrier {
+        guard !self.declines.load(ordering: .relaxed), let span = span as? InMemorySpan else { return false }
+        injector.inject(span.spanContext.spanID, forKey: Self.markerKey, into: &carrier)
+        return true
+    }
 }
 
 extension KafkaIntegrationTests {
@@ -162,6 +203,35 @@ extension KafkaIntegrationTests {
             #expect(inMemory.headers.map(\.key) == ["app", InMemoryTracer.traceIDKey, InMemoryTracer.spanIDKey])
             #expect(self.values(InMemoryTracer.spanIDKey, in: inMemory) == [spanID])
             #expect(none.headers.map(\.key) == ["app"])
+        }
+    }
+
+    @Test("a tracer offering SpanContextInjectingTracer writes the headers from the span; when it declines, span.context is injected; stale headers go either way")
+    func spanContextInjectingTracer() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let topic = try await cluster.makeTopic("span-injecting", partitions: 1)
+            let producer = TracedProducer(wrapping: try cluster.makeProducer())
+            let stale = [KafkaHeader(key: "app", value: "kept"), KafkaHeader(key: "traceparent", value: "00-00000000000000000000000000000d00-00000000000000d0-01")]
+            let tracer = SpanInjectingTracer()
+            try await withTracer(tracer) {
+                _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, value: "from-span", headers: stale))
+                tracer.declines.store(true, ordering: .relaxed)
+                _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, value: "declined", headers: stale))
+            }
+            await producer.close()
+
+            let reader = try cluster.makeConsumer(group: "span-injecting-\(UUID())", topic: topic)
+            let messages = try await collect(2, from: reader)
+            await reader.close()
+            let spans = tracer.base.finishedSpans
+            #expect(spans.count == 2)
+            let fromSpan = try #require(messages.first { $0.valueString == "from-span" })
+            let declined = try #require(messages.first { $0.valueString == "declined" })
+            #expect(fromSpan.headers.map(\.key) == ["app", SpanInjectingTracer.markerKey])
+            #expect(self.values(SpanInjectingTracer.markerKey, in: fromSpan) == [spans[0].spanContext.spanID])
+            #expect(declined.headers.map(\.key) == ["app", InMemoryTracer.traceIDKey, InMemoryTracer.spanIDKey])
+            #expect(self.values(InMemoryTracer.spanIDKey, in: declined) == [spans[1].spanContext.spanID])
         }
     }
 }

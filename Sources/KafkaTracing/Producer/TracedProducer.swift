@@ -78,7 +78,7 @@ public final class TracedProducer: Service, Sendable {
         // (Inlinable, so that callers specialize it for their key and value types: unspecialized
         // generics cost more than the tracing.)
         // (Metrics need nothing here: the producer reports every delivery to them.)
-        guard let tracer = TracerLookup.current() else {
+        guard let tracer = TracerLookup.active() else {
             // No tracer installed: nothing to record or propagate, and no other trace's context
             // is sent on either.
             var message = message
@@ -119,7 +119,7 @@ public final class TracedProducer: Service, Sendable {
     /// Sends a message under a PRODUCER span and waits for the broker's answer.
     @inlinable
     nonisolated(nonsending) public func sendAndWait<Key, Value>(_ message: KafkaProducerMessage<Key, Value>) async throws -> KafkaDeliveryReport {
-        let tracer = TracerLookup.current()
+        let tracer = TracerLookup.active()
         var message = message
         let span = tracer.map { self.startSpan(for: &message, tracer: $0) }
         if tracer == nil { self.removeTraceHeaders(from: &message.headers) }
@@ -165,8 +165,8 @@ public final class TracedProducer: Service, Sendable {
 
     /// Starts the span, sets its attributes when it records, and injects its context.
     @inlinable
-    func startSpan<Key, Value>(for message: inout KafkaProducerMessage<Key, Value>, tracer: any Tracer) -> any Span {
-        let span = tracer.startAnySpan("send " + message.topic, context: .current ?? .topLevel, ofKind: .producer)
+    func startSpan<Key, Value>(for message: inout KafkaProducerMessage<Key, Value>, tracer: ActiveTracer) -> any Span {
+        let span = tracer.tracer.startAnySpan("send " + message.topic, context: .current ?? .topLevel, ofKind: .producer)
         if span.isRecording {
             // The generic parts are read here, specialized; the rest is shared code.
             let key: String? =
@@ -209,14 +209,16 @@ public final class TracedProducer: Service, Sendable {
     }
 
     /// The headers carry the context even when the span is not sampled, with the flag off, so
-    /// downstream honours the decision. Every trace header the message already had goes first:
+    /// downstream honours the decision. A tracer that can write them from the span itself
+    /// (`SpanContextInjectingTracer`, as the built-in one does) is spared building `span.context`.
+    /// Every trace header the message already had goes first:
     /// what a tracer does not write (a `tracestate` or `baggage` the new context lacks, or any
     /// header under a tracer that writes none) must not survive from another trace.
     @usableFromInline
-    func inject(_ span: any Span, topic: String, into headers: inout [KafkaHeader], tracer: any Tracer) {
+    func inject(_ span: any Span, topic: String, into headers: inout [KafkaHeader], tracer: ActiveTracer) {
         self.removeTraceHeaders(from: &headers)
         guard self.options.propagates(on: topic) else { return }
-        tracer.inject(span.context, into: &headers, using: KafkaHeadersInjector())
+        tracer.inject(span, into: &headers, using: KafkaHeadersInjector())
     }
 
     /// Counts a send that librdkafka refused (no delivery report will count it).

@@ -1,16 +1,18 @@
 import Locking
 import Tracing
+import TracingCapabilities
 
 /// The current tracer, found as `InstrumentationSystem.tracer` finds it (the `withTracer`
 /// task-local one, else the bootstrapped one) at every call, but without its dynamic casts, which
-/// cost more than the rest of an unsampled span. The instrument is read each time; the cast is
-/// reused while the instrument is the same object (same class, same reference) as last time.
+/// cost more than the rest of an unsampled span. The instrument is read each time; the casts
+/// (to `Tracer`, and to the capabilities of `TracingCapabilities`) are reused while the instrument
+/// is the same object (same class, same reference) as last time.
 @usableFromInline
 enum TracerLookup {
     private struct Entry {
         var type: ObjectIdentifier
         var reference: UInt
-        var tracer: any Tracer  // also keeps the object alive, so its address is not reused
+        var tracer: ActiveTracer  // also keeps the object alive, so its address is not reused
     }
 
     private static let last = Locked<Entry?>(nil)
@@ -18,7 +20,11 @@ enum TracerLookup {
     /// `nil` when no tracer is installed (swift-distributed-tracing's no-op instrument): then
     /// there is nothing to record and nothing to propagate.
     @usableFromInline
-    static func current() -> (any Tracer)? {
+    static func current() -> (any Tracer)? { self.active()?.tracer }
+
+    /// The current tracer with what it can do besides `Tracer`; `nil` as for ``current()``.
+    @usableFromInline
+    static func active() -> ActiveTracer? {
         let instrument = InstrumentationSystem.instrument
         let type = ObjectIdentifier(Swift.type(of: instrument))
         if type == ObjectIdentifier(NoOpInstrument.self) { return nil }
@@ -28,10 +34,50 @@ enum TracerLookup {
         if let last = Self.last.withLock({ $0 }), last.type == type, last.reference == reference {
             return last.tracer
         }
-        guard let tracer = instrument as? any Tracer else { return InstrumentationSystem.tracer }
-        if Swift.type(of: instrument) is AnyObject.Type {
-            Self.last.withLock { $0 = Entry(type: type, reference: reference, tracer: tracer) }
+        let active: ActiveTracer
+        if let injecting = instrument as? any SpanContextInjectingTracer {
+            active = .injecting(injecting)
+        } else if let tracer = instrument as? any Tracer {
+            active = .plain(tracer)
+        } else {
+            // A multiplex instrument, say: swift-distributed-tracing picks its tracer (not cached).
+            return .plain(InstrumentationSystem.tracer)
         }
-        return tracer
+        if Swift.type(of: instrument) is AnyObject.Type {
+            Self.last.withLock { $0 = Entry(type: type, reference: reference, tracer: active) }
+        }
+        return active
+    }
+}
+
+/// A tracer, and whether it offers ``SpanContextInjectingTracer`` (one existential either way).
+@usableFromInline
+enum ActiveTracer {
+    case plain(any Tracer)
+    case injecting(any SpanContextInjectingTracer)
+
+    @usableFromInline
+    var tracer: any Tracer {
+        switch self {
+        case .plain(let tracer): tracer
+        case .injecting(let tracer): tracer
+        }
+    }
+
+    /// Writes `span`'s propagation headers: from the span when the tracer can, else through
+    /// `span.context`.
+    @usableFromInline
+    func inject<Carrier, Inject: Injector>(
+        _ span: any Span,
+        into carrier: inout Carrier,
+        using injector: Inject
+    ) where Inject.Carrier == Carrier {
+        switch self {
+        case .injecting(let tracer):
+            if tracer.injectContext(of: span, into: &carrier, using: injector) { return }
+            tracer.inject(span.context, into: &carrier, using: injector)
+        case .plain(let tracer):
+            tracer.inject(span.context, into: &carrier, using: injector)
+        }
     }
 }

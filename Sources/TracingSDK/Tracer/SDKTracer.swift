@@ -1,5 +1,6 @@
 import Synchronization
 import Tracing
+import TracingCapabilities
 
 /// The built-in tracer: an OpenTelemetry-style tracer behind swift-distributed-tracing's `Tracer`.
 ///
@@ -154,6 +155,20 @@ public final class SDKTracer: Tracer, Sendable {
     }
 }
 
+extension SDKTracer: SpanContextInjectingTracer {
+    /// Writes what `inject(span.context, into:using:)` writes, from the span itself: without the
+    /// W3C formats' context built and read back (a dictionary made and searched per message).
+    public func injectContext<Carrier, Inject: Injector>(
+        of span: any Tracing.Span,
+        into carrier: inout Carrier,
+        using injector: Inject
+    ) -> Bool where Inject.Carrier == Carrier {
+        guard let span = span as? SDKSpan else { return false }
+        self.propagation.inject(span, into: &carrier, using: injector)
+        return true
+    }
+}
+
 /// A propagator split into the W3C formats we know, called directly, and any others, called in
 /// order after them.
 struct FlattenedPropagation: Sendable {
@@ -187,6 +202,26 @@ struct FlattenedPropagation: Sendable {
             W3CBaggagePropagator().inject(context, into: &carrier, using: injector)
         }
         for other in self.others { other.inject(context, into: &carrier, using: injector) }
+    }
+
+    /// The same as injecting `span.context`, read from the span: its own span context, and the
+    /// baggage of the context it started in (the only other values `span.context` holds).
+    @inline(__always)
+    func inject<Carrier, Inject: Injector>(
+        _ span: SDKSpan,
+        into carrier: inout Carrier,
+        using injector: Inject
+    ) where Inject.Carrier == Carrier {
+        // Other propagators read any value of the context: they get the whole of it.
+        guard self.others.isEmpty else { return self.inject(span.context, into: &carrier, using: injector) }
+        if self.traceContext { W3CTraceContextPropagator().inject(span.spanContext, into: &carrier, using: injector) }
+        if self.baggage {
+            // (Only when the parent's context holds something besides a span context.)
+            let parent = span.parentContext
+            if parent.count > 1 || (parent.count == 1 && parent.spanContext == nil) {
+                W3CBaggagePropagator().inject(parent, into: &carrier, using: injector)
+            }
+        }
     }
 
     @inline(__always)
