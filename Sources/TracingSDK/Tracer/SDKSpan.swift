@@ -30,8 +30,8 @@ public struct SDKSpan: Tracing.Span {
         if case .recording(let recording) = self.storage { recording } else { nil }
     }
 
-    /// The span's object, which also carries its W3C context.
-    private var carrier: SpanContextCarrier {
+    /// The span's object, which also carries its W3C context and the context it started in.
+    private var carrier: StartedSpan {
         switch self.storage {
         case .recording(let recording): recording
         case .nonRecording(let span): span
@@ -42,12 +42,10 @@ public struct SDKSpan: Tracing.Span {
     public var spanContext: SpanContext { self.carrier.spanContext }
 
     /// The context the span was started in (its parent's, with baggage and other values).
-    var parentContext: InstrumentationContext {
-        switch self.storage {
-        case .recording(let recording): recording.parentContext
-        case .nonRecording(let span): span.parentContext
-        }
-    }
+    var parentContext: InstrumentationContext { self.carrier.parentContext }
+
+    /// Whether ``parentContext`` holds anything besides a span context (baggage, say).
+    var parentHasOtherValues: Bool { self.carrier.parentHasOtherValues }
 
     /// The parent's context with this span's W3C context in it (by reference: no allocation for
     /// the span context, only the context's own storage).
@@ -115,15 +113,31 @@ public struct SDKSpan: Tracing.Span {
     }
 }
 
+/// What every span of this tracer holds, recording or not: its W3C context (as the
+/// ``SpanContextCarrier`` a context refers to) and the context it started in.
+class StartedSpan: SpanContextCarrier, @unchecked Sendable {
+    /// The context the span was started in (its parent's, with baggage and other values).
+    final let parentContext: InstrumentationContext
+    /// Whether ``parentContext`` holds anything besides a span context (baggage, say), counted
+    /// once at the start: without, injecting the span writes its traceparent and tracestate only,
+    /// and no value of the context is looked up.
+    final let parentHasOtherValues: Bool
+
+    /// - Parameter parentHasSpanContext: whether `parentContext` holds a span context (valid or not).
+    init(spanContext: SpanContext, parentContext: InstrumentationContext, parentHasSpanContext: Bool) {
+        self.parentContext = parentContext
+        self.parentHasOtherValues = parentContext.count > (parentHasSpanContext ? 1 : 0)
+        super.init(spanContext: spanContext)
+    }
+}
+
 /// A span that records nothing: its context, the context it started in, and its name.
-final class NonRecordingSpan: SpanContextCarrier, @unchecked Sendable {
-    let parentContext: InstrumentationContext
+final class NonRecordingSpan: StartedSpan, @unchecked Sendable {
     let name: String
 
-    init(spanContext: SpanContext, parentContext: InstrumentationContext, name: String) {
-        self.parentContext = parentContext
+    init(spanContext: SpanContext, parentContext: InstrumentationContext, parentHasSpanContext: Bool, name: String) {
         self.name = name
-        super.init(spanContext: spanContext)
+        super.init(spanContext: spanContext, parentContext: parentContext, parentHasSpanContext: parentHasSpanContext)
     }
 }
 
@@ -132,7 +146,7 @@ final class NonRecordingSpan: SpanContextCarrier, @unchecked Sendable {
 /// Its state is guarded by ``SpanLock``: a span is almost always used by one task at a time, so an
 /// uncontended lock that can be held across the `_modify` of ``SDKSpan/attributes`` costs less than
 /// a `Mutex` taken twice per attribute.
-final class RecordingSpan: SpanContextCarrier, @unchecked Sendable {
+final class RecordingSpan: StartedSpan, @unchecked Sendable {
     struct State {
         var name: String
         var attributes = SpanAttributes()
@@ -144,8 +158,6 @@ final class RecordingSpan: SpanContextCarrier, @unchecked Sendable {
         var droppedLinks = 0
     }
 
-    /// The context the span was started in (its parent's, with baggage and other values).
-    let parentContext: InstrumentationContext
     let parentSpanID: SpanID?
     let hasRemoteParent: Bool
     let kind: SpanKind
@@ -163,19 +175,19 @@ final class RecordingSpan: SpanContextCarrier, @unchecked Sendable {
         name: String,
         spanContext: SpanContext,
         parentContext: InstrumentationContext,
+        parentHasSpanContext: Bool,
         parent: SpanContext?,
         kind: SpanKind,
         startNanoseconds: UInt64,
         tracer: SDKTracer.Shared
     ) {
-        self.parentContext = parentContext
         self.parentSpanID = parent?.spanID
         self.hasRemoteParent = parent?.isRemote ?? false
         self.kind = kind
         self.startNanoseconds = startNanoseconds
         self.tracer = tracer
         self.state = State(name: name)
-        super.init(spanContext: spanContext)
+        super.init(spanContext: spanContext, parentContext: parentContext, parentHasSpanContext: parentHasSpanContext)
         tracer.counts.didStart()
     }
 

@@ -96,7 +96,8 @@ public final class SDKTracer: Tracer, Sendable {
         line: UInt
     ) -> SDKSpan {
         let parentContext = context()
-        let parent = parentContext.spanContext.flatMap { $0.isValid ? $0 : nil }
+        let parentSpanContext = parentContext.spanContext
+        let parent = parentSpanContext.flatMap { $0.isValid ? $0 : nil }
         let traceID = parent?.traceID ?? self.idGenerator.nextTraceID()
         let decision = self.sampler.shouldSample(
             SamplingParameters(parent: parent, traceID: traceID, name: operationName, kind: kind)
@@ -112,12 +113,20 @@ public final class SDKTracer: Tracer, Sendable {
             isRemote: false
         )
         guard decision.isRecording else {
-            return SDKSpan(nonRecording: NonRecordingSpan(spanContext: spanContext, parentContext: parentContext, name: operationName))
+            return SDKSpan(
+                nonRecording: NonRecordingSpan(
+                    spanContext: spanContext,
+                    parentContext: parentContext,
+                    parentHasSpanContext: parentSpanContext != nil,
+                    name: operationName
+                )
+            )
         }
         let recording = RecordingSpan(
             name: operationName,
             spanContext: spanContext,
             parentContext: parentContext,
+            parentHasSpanContext: parentSpanContext != nil,
             parent: parent,
             kind: kind,
             startNanoseconds: instant().nanosecondsSinceEpoch,
@@ -215,12 +224,8 @@ struct FlattenedPropagation: Sendable {
         // Other propagators read any value of the context: they get the whole of it.
         guard self.others.isEmpty else { return self.inject(span.context, into: &carrier, using: injector) }
         if self.traceContext { W3CTraceContextPropagator().inject(span.spanContext, into: &carrier, using: injector) }
-        if self.baggage {
-            // (Only when the parent's context holds something besides a span context.)
-            let parent = span.parentContext
-            if parent.count > 1 || (parent.count == 1 && parent.spanContext == nil) {
-                W3CBaggagePropagator().inject(parent, into: &carrier, using: injector)
-            }
+        if self.baggage, span.parentHasOtherValues {
+            W3CBaggagePropagator().inject(span.parentContext, into: &carrier, using: injector)
         }
     }
 
