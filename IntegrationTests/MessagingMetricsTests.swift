@@ -273,7 +273,7 @@ struct MessagingMetricsProbeTests {
         #expect(sent.first.map { matches($0.dimensions, ["messaging.destination.name": "orders", "messaging.destination.partition.id": "2", "messaging.operation.name": "send", "server.port": "9092"]) } == true)
         #expect(metrics.timers(label: MessagingMetricName.operationDuration).flatMap(\.values) == [1_500_000, 1_500_000, 1_500_000])
 
-        let consumer = try #require(withMetricsFactory(metrics) { MessagingMetricsProbe(consumerGroup: "billing") })
+        var consumer = try #require(withMetricsFactory(metrics) { MessagingMetricsProbe(consumerGroup: "billing") })
         let timestamp = KafkaTimestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000) - 2000, kind: .createTime)
         consumer.processed([KafkaConsumerMessage(topic: "orders", partition: 1, offset: 0, key: nil, value: [1], timestamp: timestamp)])
         let consumed = metrics.counters(label: MessagingMetricName.consumedMessages)
@@ -282,6 +282,26 @@ struct MessagingMetricsProbeTests {
         #expect((metrics.timers(label: MessagingMetricName.queueTime).first?.values.first ?? 0) >= 2_000_000_000)
         #expect(metrics.timers(label: MessagingMetricName.processDuration).flatMap(\.values).count == 1)
         #expect((metrics.recorders(label: MessagingMetricName.consumerLagSeconds).first?.lastValue ?? 0) >= 2)
+        // A loop keeps the last partition's instruments: messages of other partitions and topics
+        // in between still land in their own series, and the lag gauge follows every change of age.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for (topic, partition, age) in [("orders", 1, 9000), ("orders", 2, 4000), ("orders", 1, 3000), ("refunds", 1, 8000), ("orders", 1, 3000)] {
+            let old = KafkaTimestamp(milliseconds: now - Int64(age), kind: .createTime)
+            consumer.processed([KafkaConsumerMessage(topic: topic, partition: Int32(partition), offset: 1, key: nil, value: [1], timestamp: old)])
+        }
+        func series(_ topic: String, _ partition: Int) -> [String: String] {
+            ["messaging.destination.name": topic, "messaging.destination.partition.id": String(partition)]
+        }
+        func consumedCount(_ topic: String, _ partition: Int) -> Int64? {
+            metrics.counters(label: MessagingMetricName.consumedMessages).first { matches($0.dimensions, series(topic, partition)) }?.totalValue
+        }
+        func lag(_ topic: String, _ partition: Int) -> Double? {
+            metrics.recorders(label: MessagingMetricName.consumerLagSeconds).first { matches($0.dimensions, series(topic, partition)) }?.lastValue
+        }
+        #expect(consumedCount("orders", 1) == 4 && consumedCount("orders", 2) == 1 && consumedCount("refunds", 1) == 1)
+        #expect(lag("orders", 1).map { (3...5).contains($0) } == true, "\(String(describing: lag("orders", 1)))")
+        #expect(lag("orders", 2).map { (4...6).contains($0) } == true)
+        #expect(lag("refunds", 1).map { (8...10).contains($0) } == true)
         // Beyond the table's 2000 attribute sets, instruments are made per use: nothing is lost.
         let many = try #require(withMetricsFactory(metrics) { MessagingMetricsProbe() })
         for round in 0..<2 {

@@ -164,7 +164,8 @@ let benchmarks: @Sendable () -> Void = {
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<tasks {
                     group.addTask {
-                        for _ in 0..<perTask { consumerProbe.processed(handled) }
+                        var probe = consumerProbe  // this task's own loop, as each of TracedConsumer's
+                        for _ in 0..<perTask { probe.processed(handled) }
                     }
                 }
             }
@@ -188,7 +189,8 @@ let benchmarks: @Sendable () -> Void = {
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<tasks {
                     group.addTask {
-                        for _ in 0..<perTask { consumerProbe.processed(handled, inSpanOf: recordingOnly) }
+                        var probe = consumerProbe
+                        for _ in 0..<perTask { probe.processed(handled, inSpanOf: recordingOnly) }
                     }
                 }
             }

@@ -151,14 +151,12 @@ public final class TracedConsumer: Sendable {
                 if partitionConcurrency > 1 {
                     try await self.runConcurrently(lanes: partitionConcurrency, bufferedPerLane: bufferedPerLane, handler)
                 } else {
-                    var names = SpanNames()
+                    var cache = HandlingLoopCache()
                     for try await message in self.consumer.messages {
                         // Cancelled: no new handler starts (the buffered messages' offsets are
                         // not stored, so the group reads them again).
                         guard !Task.isCancelled else { break }
-                        try await self.process(CollectionOfOne(message), topic: message.topic, spanName: names.name(for: message.topic)) {
-                            try await handler($0[0])
-                        }
+                        try await self.processOne(message, cache: &cache, handler)
                     }
                 }
             } onGracefulShutdown: {
@@ -183,11 +181,9 @@ public final class TracedConsumer: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in lanes {
                 group.addTask {
-                    var names = SpanNames()
+                    var cache = HandlingLoopCache()
                     while let message = await lane.receive() {
-                        try await self.process(CollectionOfOne(message), topic: message.topic, spanName: names.name(for: message.topic)) {
-                            try await handler($0[0])
-                        }
+                        try await self.processOne(message, cache: &cache, handler)
                     }
                 }
             }
@@ -221,11 +217,12 @@ public final class TracedConsumer: Sendable {
     ) async throws {
         do {
             try await withGracefulShutdownHandler {
+                var cache = HandlingLoopCache()
                 while true {
                     let batch = try await self.consumer.nextBatch(maxCount: maxMessages)
                     guard let first = batch.first, !Task.isCancelled else { break }
                     let topic: String? = batch.allSatisfy { $0.topic == first.topic } ? first.topic : nil
-                    try await self.process(batch, topic: topic, spanName: SpanNames.name(for: topic), handler)
+                    try await self.process(batch, topic: topic, spanName: HandlingLoopCache.spanName(for: topic), cache: &cache, handler)
                 }
             } onGracefulShutdown: {
                 self.consumer.requestClose()
@@ -238,6 +235,18 @@ public final class TracedConsumer: Sendable {
         await self.consumer.close()
     }
 
+    /// One message: its span named from the loop's cache, no array (`CollectionOfOne`).
+    private func processOne(
+        _ message: KafkaConsumerMessage,
+        cache: inout HandlingLoopCache,
+        _ handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void
+    ) async throws {
+        let spanName = cache.spanName(for: message.topic)
+        try await self.process(CollectionOfOne(message), topic: message.topic, spanName: spanName, cache: &cache) {
+            try await handler($0[0])
+        }
+    }
+
     /// Stops fetching, commits what was processed, and leaves the group.
     public func close() async { await self.consumer.close() }
 
@@ -246,11 +255,13 @@ public final class TracedConsumer: Sendable {
     /// - Parameters:
     ///   - messages: one message (`CollectionOfOne`: no array to allocate per message) or a batch.
     ///   - topic: the messages' topic, or `nil` when they come from several.
-    ///   - spanName: `process {topic}`, or `process` without one (``SpanNames``).
+    ///   - spanName: `process {topic}`, or `process` without one (``HandlingLoopCache``).
+    ///   - cache: the calling loop's, kept between its calls.
     private func process<Messages: RandomAccessCollection<KafkaConsumerMessage> & Sendable>(
         _ messages: Messages,
         topic: String?,
         spanName: String,
+        cache: inout HandlingLoopCache,
         _ handler: @Sendable (Messages) async throws -> Void
     ) async throws where Messages.Index == Int {
         let tracer = TracerLookup.current() ?? NoOpTracer()
@@ -274,7 +285,7 @@ public final class TracedConsumer: Sendable {
 
         // Metrics (with or without a tracer): each message counted once, and how long it waited.
         let metrics = self.metrics
-        let received = metrics?.received(messages) ?? .none
+        let received = metrics?.received(messages, last: &cache.instruments) ?? .none
         let partition = messages.count == 1 ? messages[0].partition : nil
 
         var attempt = 0
@@ -394,20 +405,23 @@ public final class TracedConsumer: Sendable {
     }
 }
 
-/// The process spans' names, `process {topic}`, kept for the last topic by each loop that
-/// handles messages (no lock: one per task), so that a topic name that does not fit a small
-/// string (over 7 bytes) is not concatenated into a new allocation for every message.
-struct SpanNames {
-    private var last: (topic: String, name: String)?
+/// What each loop that handles messages keeps between them (no lock: one per task): the process
+/// span's name, `process {topic}`, for the last topic, so that a topic name that does not fit a
+/// small string (over 7 bytes) is not concatenated into a new allocation for every message; and
+/// the metrics' instruments of the last partition, so that a run of its messages skips their table.
+struct HandlingLoopCache {
+    private var lastName: (topic: String, name: String)?
+    /// The metrics' instruments of the last partition handled.
+    var instruments = MessagingMetrics.LastInstruments()
 
     /// Semantic conventions: "If a corresponding {destination} value is not available for a
     /// specific operation, the instrumentation SHOULD omit the {destination}."
-    static func name(for topic: String?) -> String { topic.map { "process " + $0 } ?? "process" }
+    static func spanName(for topic: String?) -> String { topic.map { "process " + $0 } ?? "process" }
 
-    mutating func name(for topic: String) -> String {
-        if let last = self.last, last.topic == topic { return last.name }
-        let name = Self.name(for: topic)
-        self.last = (topic, name)
+    mutating func spanName(for topic: String) -> String {
+        if let last = self.lastName, last.topic == topic { return last.name }
+        let name = Self.spanName(for: topic)
+        self.lastName = (topic, name)
         return name
     }
 }

@@ -149,14 +149,35 @@ final class MessagingMetrics: Sendable {
         static let none = Received(first: nil, rest: [], monotonic: 0, wall: 0)
     }
 
+    /// The instruments a handling loop used last, with their topic and partition. A loop mostly
+    /// handles one partition's messages in a row (a lane always does), which then skip the table:
+    /// no hash of the topic's name, no probe. Valid while the ``MessagingMetrics`` lives.
+    struct LastInstruments: @unchecked Sendable {  // (the instruments it points to are Sendable)
+        fileprivate var topic = ""
+        fileprivate var partition: Int32 = -1
+        fileprivate var instruments: InstrumentsRef?
+    }
+
     /// Messages handed to a handler: each counted once, and how long it waited in Kafka recorded.
-    func received<Messages: RandomAccessCollection<KafkaConsumerMessage>>(_ messages: Messages) -> Received
-    where Messages.Index == Int {
+    /// - Parameter last: the calling loop's own, kept between its calls.
+    func received<Messages: RandomAccessCollection<KafkaConsumerMessage>>(
+        _ messages: Messages,
+        last: inout LastInstruments
+    ) -> Received where Messages.Index == Int {
         let monotonic = monotonicNanoseconds()
         let now = WallClock.milliseconds(atMonotonic: monotonic)
         // (By index: iterating would copy each message, retaining its four buffers.)
         func receive(_ index: Int) -> InstrumentsRef {
-            let perMessage = self.instrumentsRef(topic: messages[index].topic, partition: messages[index].partition, errorType: nil)
+            let partition = messages[index].partition
+            let perMessage: InstrumentsRef
+            // (A topic's name comes from the consumer's cache: the same string, compared by reference.)
+            if let cached = last.instruments, last.partition == partition, last.topic == messages[index].topic {
+                perMessage = cached
+            } else {
+                let topic = messages[index].topic
+                perMessage = self.instrumentsRef(topic: topic, partition: partition, errorType: nil)
+                last = LastInstruments(topic: topic, partition: partition, instruments: perMessage)
+            }
             let timestamp = messages[index].timestamp
             perMessage.with { instruments in
                 instruments.count?.increment()
@@ -219,7 +240,7 @@ final class MessagingMetrics: Sendable {
         for index in messages.indices {
             guard let timestamp = messages[index].timestamp, let perMessage = index == 0 ? received.first : received.rest[index - 1]
             else { continue }
-            perMessage.with { $0.age?.record(Double(max(now - timestamp.milliseconds, 0)) / 1000) }
+            perMessage.recordAge(milliseconds: max(now - timestamp.milliseconds, 0))
         }
     }
 
@@ -361,6 +382,8 @@ private func hashBytes(_ string: String?) -> UInt64 {
 /// A table entry's instruments, held by the table for the client's life.
 private final class InstrumentsBox: Sendable {
     let instruments: MessagingMetrics.Instruments
+    /// The last age (ms) its lag gauge was set to.
+    let lastAge = Atomic<Int64>(.min)
     init(_ instruments: MessagingMetrics.Instruments) { self.instruments = instruments }
 }
 
@@ -385,6 +408,18 @@ struct InstrumentsRef {
     /// Valid while the ``MessagingMetrics`` it came from lives (its tables keep the entries).
     func with<Result>(_ body: (borrowing MessagingMetrics.Instruments) -> Result) -> Result {
         self.entry._withUnsafeGuaranteedRef { body($0.instruments) }
+    }
+
+    /// Sets the lag gauge (`consumerLagSeconds`) to an age, unless it holds that age already: a
+    /// gauge reports its last value, and at high rates most messages of a partition are handled
+    /// at the same lag to the millisecond, so most sets would change nothing. (Threads racing
+    /// here set the gauge in some order, as they would without the check.)
+    func recordAge(milliseconds: Int64) {
+        self.entry._withUnsafeGuaranteedRef { box in
+            guard box.lastAge.load(ordering: .relaxed) != milliseconds else { return }
+            box.lastAge.store(milliseconds, ordering: .relaxed)
+            box.instruments.age?.record(Double(milliseconds) / 1000)
+        }
     }
 }
 
