@@ -20,6 +20,8 @@ public final class TracedProducer: Service, Sendable {
     public let producer: KafkaProducer
     public let options: KafkaTracingOptions
     let templates: AttributeTemplates
+    /// `send {topic}` for each topic, made once.
+    @usableFromInline let spanNames = TopicSpanNames(prefix: "send ")
     /// `nil` when no metrics backend was in force when this producer was made.
     let metrics: MessagingMetrics?
 
@@ -166,7 +168,7 @@ public final class TracedProducer: Service, Sendable {
     /// Starts the span, sets its attributes when it records, and injects its context.
     @inlinable
     func startSpan<Key, Value>(for message: inout KafkaProducerMessage<Key, Value>, tracer: ActiveTracer) -> any Span {
-        let span = tracer.tracer.startAnySpan("send " + message.topic, context: .current ?? .topLevel, ofKind: .producer)
+        let span = tracer.tracer.startAnySpan(self.spanNames.name(for: message.topic), context: .current ?? .topLevel, ofKind: .producer)
         if span.isRecording {
             // The generic parts are read here, specialized; the rest is shared code.
             let key: String? =
