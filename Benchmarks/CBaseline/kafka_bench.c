@@ -13,6 +13,10 @@
  *                                               that no partition outgrows the mock's ~5 MB)
  *   kafka_bench consume SERVERS TOPIC COUNT     reads COUNT messages in a new group, from the
  *                                               earliest offset; timed from the first message
+ *   kafka_bench consume-headers …               the same, asking librdkafka for each message's
+ *                                               headers (and reading them), as any client that
+ *                                               hands headers to its application must: the floor
+ *                                               for such a consumer
  *
  * produce and consume print one line: `result messages=N seconds=S allocations=A` (allocations
  * when run under the malloc interposer the Swift benchmarks use, else -1).
@@ -144,7 +148,10 @@ static int produce(const char *servers, const char *topic, long count, size_t si
     return delivered == count ? 0 : 1;
 }
 
-static int consume(const char *servers, const char *topic, long count) {
+/* What consume-headers read, so that the compiler keeps the reads. */
+static volatile size_t header_bytes;
+
+static int consume(const char *servers, const char *topic, long count, int headers) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char error[512], group[64];
     snprintf(group, sizeof group, "c-baseline-%ld", (long)getpid());
@@ -171,6 +178,14 @@ static int consume(const char *servers, const char *topic, long count) {
                 count_allocations(1);
             }
             received++;
+            rd_kafka_headers_t *list;
+            if (headers && rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                const char *name;
+                const void *value;
+                size_t size;
+                for (size_t index = 0; rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; index++)
+                    header_bytes += size + strlen(name);
+            }
         }
         rd_kafka_message_destroy(message);
     }
@@ -189,7 +204,8 @@ int main(int argc, char **argv) {
         return produce(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]), 1, 0);
     if (argc == 7 && strcmp(argv[1], "fill") == 0)
         return produce(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]), 0, atoi(argv[6]));
-    if (argc == 5 && strcmp(argv[1], "consume") == 0) return consume(argv[2], argv[3], atol(argv[4]));
-    fprintf(stderr, "usage: kafka_bench broker PARTITIONS TOPIC... | produce[-traceparent] SERVERS TOPIC COUNT SIZE | fill SERVERS TOPIC COUNT SIZE PARTITIONS | consume SERVERS TOPIC COUNT\n");
+    if (argc == 5 && strcmp(argv[1], "consume") == 0) return consume(argv[2], argv[3], atol(argv[4]), 0);
+    if (argc == 5 && strcmp(argv[1], "consume-headers") == 0) return consume(argv[2], argv[3], atol(argv[4]), 1);
+    fprintf(stderr, "usage: kafka_bench broker PARTITIONS TOPIC... | produce[-traceparent] SERVERS TOPIC COUNT SIZE | fill SERVERS TOPIC COUNT SIZE PARTITIONS | consume[-headers] SERVERS TOPIC COUNT\n");
     return 2;
 }
