@@ -12,8 +12,9 @@ func mix(_ value: UInt64) -> UInt64 {
     return x
 }
 
-/// A string's UTF-8 bytes hashed 8 at a time (multiply and xor-shift, then ``mix(_:)``), in
-/// place: native strings are contiguous. Byte by byte, a topic's name cost more than the lookup.
+/// A string's UTF-8 bytes hashed 8 at a time (multiply and xor-shift), in place: native strings
+/// are contiguous. Byte by byte, a topic's name cost more than the lookup. Its low bits are poorly
+/// spread for names that differ only at the end: finish it with ``mix(_:)`` before masking.
 func hashBytes(_ string: String?) -> UInt64 {
     guard let string else { return 0 }
     func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
