@@ -470,6 +470,32 @@ struct OTLPConfigurationTests {
     }
 }
 
+@Suite("OTLP span grouping")
+struct OTLPGroupingTests {
+    @Test("spans sharing a tracer's resource and scope by reference, interleaved with others and with equal copies, land in the right groups in order")
+    func sharedOrigins() {
+        let orders = sampleSpan(service: "orders", name: "a")
+        var ordersAgain = orders  // same tracer: the resource and scope shared by reference
+        ordersAgain.name = "b"
+        let payments = sampleSpan(service: "payments", name: "c")
+        var ordersLater = orders
+        ordersLater.name = "d"
+        let ordersEqual = sampleSpan(service: "orders", name: "e")  // equal by value, not shared
+        var otherScope = sampleSpan(service: "orders", name: "f")
+        otherScope.instrumentationScope = InstrumentationScope(name: "other", version: nil)
+        var otherScopeAgain = otherScope
+        otherScopeAgain.name = "g"
+        let spans = [orders, ordersAgain, payments, ordersLater, ordersEqual, otherScope, otherScopeAgain, payments]
+        #expect(orders.origin === ordersAgain.origin && orders.origin !== ordersEqual.origin)
+
+        let groups = OTLPEncoding.group(spans)
+        #expect(groups.map { $0.resource.serviceName } == ["orders", "payments"])
+        #expect(groups[0].scopes.map(\.scope.name) == ["kafka-tracing", "other"])
+        #expect(groups[0].scopes.map(\.spans) == [[0, 1, 3, 4], [5, 6]])
+        #expect(groups[1].scopes.map(\.spans) == [[2, 7]])
+    }
+}
+
 @Suite("OTLP protobuf writer")
 struct OTLPProtobufWriterTests {
     @Test("writes exactly what the generated swift-protobuf types encode, edge values included")

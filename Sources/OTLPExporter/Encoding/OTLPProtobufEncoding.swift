@@ -16,8 +16,15 @@ enum OTLPEncoding {
 
     static func group(_ spans: [FinishedSpan]) -> Groups {
         var groups: Groups = []
-        for (index, span) in spans.enumerated() {
-            let resource = span.resource
+        // Where the previous span went: a span of the same tracer goes there too, known by
+        // reference (no span copied, no resource or scope compared by value).
+        var previous: (resource: Int, scope: Int)?
+        for index in spans.indices {
+            if let previous, spans[index].origin === spans[index - 1].origin {
+                groups[previous.resource].scopes[previous.scope].spans.append(index)
+                continue
+            }
+            let resource = spans[index].resource
             let resourceIndex: Int
             // Spans of one tracer share their resource: check the last one first.
             if let last = groups.indices.last, groups[last].resource == resource {
@@ -28,14 +35,18 @@ enum OTLPEncoding {
                 groups.append((resource, []))
                 resourceIndex = groups.count - 1
             }
-            let scope = span.instrumentationScope
+            let scope = spans[index].instrumentationScope
+            let scopeIndex: Int
             if let last = groups[resourceIndex].scopes.indices.last, groups[resourceIndex].scopes[last].scope == scope {
-                groups[resourceIndex].scopes[last].spans.append(index)
-            } else if let scopeIndex = groups[resourceIndex].scopes.firstIndex(where: { $0.scope == scope }) {
-                groups[resourceIndex].scopes[scopeIndex].spans.append(index)
+                scopeIndex = last
+            } else if let found = groups[resourceIndex].scopes.firstIndex(where: { $0.scope == scope }) {
+                scopeIndex = found
             } else {
-                groups[resourceIndex].scopes.append((scope, [index]))
+                groups[resourceIndex].scopes.append((scope, []))
+                scopeIndex = groups[resourceIndex].scopes.count - 1
             }
+            groups[resourceIndex].scopes[scopeIndex].spans.append(index)
+            previous = (resourceIndex, scopeIndex)
         }
         return groups
     }

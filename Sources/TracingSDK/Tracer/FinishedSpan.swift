@@ -98,7 +98,7 @@ public struct FinishedSpan: Sendable {
     public var droppedLinkCount: Int
     /// The resource and scope, shared by every span of a tracer: one reference per span to copy
     /// and release instead of their strings and dictionaries.
-    var origin: Origin
+    package var origin: Origin
 
     public var resource: Resource {
         get { self.origin.resource }
@@ -110,7 +110,10 @@ public struct FinishedSpan: Sendable {
         set { self.origin = Origin(resource: self.origin.resource, scope: newValue) }
     }
 
-    final class Origin: Sendable {
+    /// The resource and scope of one tracer's spans, shared by reference: spans with the same
+    /// origin object certainly have the same resource and scope (an exporter grouping spans checks
+    /// that first, without comparing their values).
+    package final class Origin: Sendable {
         let resource: Resource
         let scope: InstrumentationScope
 
