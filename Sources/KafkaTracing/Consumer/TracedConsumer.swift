@@ -60,6 +60,8 @@ public final class TracedConsumer: Sendable {
     public let failurePolicy: FailurePolicy
     let client: ClientAttributes
     let templates: AttributeTemplates
+    /// `process {topic}` for each topic, made once (as the producer's `send {topic}`).
+    let spanNames = TopicSpanNames(prefix: "process ")
     let settle: SettleSpanRecorder?
     /// `nil` when no metrics backend was in force when this consumer was made.
     let metrics: MessagingMetrics?
@@ -151,12 +153,12 @@ public final class TracedConsumer: Sendable {
                 if partitionConcurrency > 1 {
                     try await self.runConcurrently(lanes: partitionConcurrency, bufferedPerLane: bufferedPerLane, handler)
                 } else {
-                    var cache = HandlingLoopCache()
+                    var lastInstruments = MessagingMetrics.LastInstruments()
                     for try await message in self.consumer.messages {
                         // Cancelled: no new handler starts (the buffered messages' offsets are
                         // not stored, so the group reads them again).
                         guard !Task.isCancelled else { break }
-                        try await self.processOne(message, cache: &cache, handler)
+                        try await self.processOne(message, lastInstruments: &lastInstruments, handler)
                     }
                 }
             } onGracefulShutdown: {
@@ -181,9 +183,9 @@ public final class TracedConsumer: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in lanes {
                 group.addTask {
-                    var cache = HandlingLoopCache()
+                    var lastInstruments = MessagingMetrics.LastInstruments()
                     while let message = await lane.receive() {
-                        try await self.processOne(message, cache: &cache, handler)
+                        try await self.processOne(message, lastInstruments: &lastInstruments, handler)
                     }
                 }
             }
@@ -217,12 +219,15 @@ public final class TracedConsumer: Sendable {
     ) async throws {
         do {
             try await withGracefulShutdownHandler {
-                var cache = HandlingLoopCache()
+                var lastInstruments = MessagingMetrics.LastInstruments()
                 while true {
                     let batch = try await self.consumer.nextBatch(maxCount: maxMessages)
                     guard let first = batch.first, !Task.isCancelled else { break }
                     let topic: String? = batch.allSatisfy { $0.topic == first.topic } ? first.topic : nil
-                    try await self.process(batch, topic: topic, spanName: HandlingLoopCache.spanName(for: topic), cache: &cache, handler)
+                    // Semantic conventions: "If a corresponding {destination} value is not available
+                    // for a specific operation, the instrumentation SHOULD omit the {destination}."
+                    let spanName = topic.map { self.spanNames.name(for: $0) } ?? "process"
+                    try await self.process(batch, topic: topic, spanName: spanName, lastInstruments: &lastInstruments, handler)
                 }
             } onGracefulShutdown: {
                 self.consumer.requestClose()
@@ -235,14 +240,14 @@ public final class TracedConsumer: Sendable {
         await self.consumer.close()
     }
 
-    /// One message: its span named from the loop's cache, no array (`CollectionOfOne`).
+    /// One message, without an array (`CollectionOfOne`).
     private func processOne(
         _ message: KafkaConsumerMessage,
-        cache: inout HandlingLoopCache,
+        lastInstruments: inout MessagingMetrics.LastInstruments,
         _ handler: @escaping @Sendable (KafkaConsumerMessage) async throws -> Void
     ) async throws {
-        let spanName = cache.spanName(for: message.topic)
-        try await self.process(CollectionOfOne(message), topic: message.topic, spanName: spanName, cache: &cache) {
+        let spanName = self.spanNames.name(for: message.topic)
+        try await self.process(CollectionOfOne(message), topic: message.topic, spanName: spanName, lastInstruments: &lastInstruments) {
             try await handler($0[0])
         }
     }
@@ -255,13 +260,14 @@ public final class TracedConsumer: Sendable {
     /// - Parameters:
     ///   - messages: one message (`CollectionOfOne`: no array to allocate per message) or a batch.
     ///   - topic: the messages' topic, or `nil` when they come from several.
-    ///   - spanName: `process {topic}`, or `process` without one (``HandlingLoopCache``).
-    ///   - cache: the calling loop's, kept between its calls.
+    ///   - spanName: `process {topic}`, or `process` without one.
+    ///   - lastInstruments: the calling loop's, kept between its calls: a run of one partition's
+    ///     messages (what a lane always handles) skips the metrics' instrument table.
     private func process<Messages: RandomAccessCollection<KafkaConsumerMessage> & Sendable>(
         _ messages: Messages,
         topic: String?,
         spanName: String,
-        cache: inout HandlingLoopCache,
+        lastInstruments: inout MessagingMetrics.LastInstruments,
         _ handler: @Sendable (Messages) async throws -> Void
     ) async throws where Messages.Index == Int {
         let tracer = TracerLookup.current() ?? NoOpTracer()
@@ -285,7 +291,7 @@ public final class TracedConsumer: Sendable {
 
         // Metrics (with or without a tracer): each message counted once, and how long it waited.
         let metrics = self.metrics
-        let received = metrics?.received(messages, last: &cache.instruments) ?? .none
+        let received = metrics?.received(messages, last: &lastInstruments) ?? .none
         let partition = messages.count == 1 ? messages[0].partition : nil
 
         var attempt = 0
@@ -402,27 +408,6 @@ public final class TracedConsumer: Sendable {
             attributes.set(MessagingAttribute.legacyOffset, value: .int64(message.offset))
         }
         return attributes
-    }
-}
-
-/// What each loop that handles messages keeps between them (no lock: one per task): the process
-/// span's name, `process {topic}`, for the last topic, so that a topic name that does not fit a
-/// small string (over 7 bytes) is not concatenated into a new allocation for every message; and
-/// the metrics' instruments of the last partition, so that a run of its messages skips their table.
-struct HandlingLoopCache {
-    private var lastName: (topic: String, name: String)?
-    /// The metrics' instruments of the last partition handled.
-    var instruments = MessagingMetrics.LastInstruments()
-
-    /// Semantic conventions: "If a corresponding {destination} value is not available for a
-    /// specific operation, the instrumentation SHOULD omit the {destination}."
-    static func spanName(for topic: String?) -> String { topic.map { "process " + $0 } ?? "process" }
-
-    mutating func spanName(for topic: String) -> String {
-        if let last = self.lastName, last.topic == topic { return last.name }
-        let name = Self.spanName(for: topic)
-        self.lastName = (topic, name)
-        return name
     }
 }
 

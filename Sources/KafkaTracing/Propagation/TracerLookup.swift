@@ -72,12 +72,7 @@ enum ActiveTracer {
         into carrier: inout Carrier,
         using injector: Inject
     ) where Inject.Carrier == Carrier {
-        switch self {
-        case .injecting(let tracer):
-            if tracer.injectContext(of: span, into: &carrier, using: injector) { return }
-            tracer.inject(span.context, into: &carrier, using: injector)
-        case .plain(let tracer):
-            tracer.inject(span.context, into: &carrier, using: injector)
-        }
+        if case .injecting(let tracer) = self, tracer.injectContext(of: span, into: &carrier, using: injector) { return }
+        self.tracer.inject(span.context, into: &carrier, using: injector)
     }
 }
