@@ -69,6 +69,77 @@ struct KafkaIntegrationTests {
         }
     }
 
+    @Test("a consumed message reads librdkafka's buffers in place, even after close, and the handle goes with the last one held")
+    func heldMessagesOutliveClose() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let clusterHandles = KafkaDiagnostics.liveHandleCount  // the embedded broker's, if any
+            let topic = try await cluster.makeTopic("held", partitions: 1)
+            let producer = try cluster.makeProducer()
+            let headers = [
+                KafkaHeader(key: "traceparent", value: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                KafkaHeader(key: "null", value: nil),
+                KafkaHeader(key: "dup", value: "a"),
+                KafkaHeader(key: "dup", value: "b"),
+            ]
+            for index in 0..<3 {
+                let message = KafkaProducerMessage(topic: topic, key: "key-\(index)", value: "value-\(index)", headers: headers)
+                _ = try await producer.sendAndWait(message)
+            }
+            await producer.close()
+            try await eventually(timeout: .seconds(15), "the producer's handle is destroyed") {
+                KafkaDiagnostics.liveHandleCount == clusterHandles
+            }
+
+            let consumer = try cluster.makeConsumer(group: "held-\(UUID())", topic: topic)
+            var held: [KafkaConsumerMessage]? = try await collect(3, from: consumer)
+            await consumer.close()
+            // The consumer closed (committed, left its group), but librdkafka's handle waits for
+            // the messages still held, whose bytes point into its buffers.
+            #expect(KafkaDiagnostics.liveHandleCount == clusterHandles + 1)
+
+            do {
+                let messages = try #require(held)
+                // Headers parsed for the first time after close, by eight tasks at once on one message.
+                let first = messages[0]
+                let seen = await withTaskGroup(of: [KafkaHeader].self) { group in
+                    for _ in 0..<8 { group.addTask { first.headers } }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(seen.count == 8 && seen.allSatisfy { $0 == headers })
+                for (index, message) in messages.enumerated() {
+                    #expect(message.keyString == "key-\(index)")
+                    #expect(message.valueString == "value-\(index)")
+                    #expect(message.headerCount == 4)
+                    #expect(message.headerValue(forKey: "dup") == "b")
+                    #expect(message.headerValues(forKey: "null") == [nil])
+                    // A consumed message equals (and hashes as) the same message made in Swift.
+                    let made = KafkaConsumerMessage(
+                        topic: topic,
+                        partition: message.partition,
+                        offset: message.offset,
+                        key: Array("key-\(index)".utf8),
+                        value: Array("value-\(index)".utf8),
+                        headers: headers,
+                        timestamp: message.timestamp
+                    )
+                    #expect(message == made)
+                    #expect(message.hashValue == made.hashValue)
+                    var changed = message
+                    changed.headers = Array(headers.dropLast())
+                    #expect(changed != message)
+                    #expect(changed.headerCount == 3 && message.headerCount == 4)
+                }
+                #expect(messages[0] != messages[1])
+            }
+            // The last copies go: librdkafka's handle with them.
+            held = nil
+            try await eventually(timeout: .seconds(15), "the consumer's handle is destroyed once no message is held") {
+                KafkaDiagnostics.liveHandleCount == clusterHandles
+            }
+        }
+    }
+
     @Test("every message sent with send(_:onDelivery:) gets exactly one delivery report")
     func deliveryReportForEveryMessage() async throws {
         try await withLeakCheck {

@@ -156,7 +156,17 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
             self.storesOffsets = storesOffsets
         }
 
+        /// The next message; `for try await` calls this one, on the caller's own executor (a
+        /// buffered message is taken without a hop to another executor and back).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> KafkaConsumerMessage? {
+            try await self.nextMessage()
+        }
+
         public mutating func next() async throws -> KafkaConsumerMessage? {
+            try await self.nextMessage()
+        }
+
+        nonisolated(nonsending) private mutating func nextMessage() async throws -> KafkaConsumerMessage? {
             // The application asked for more: it is done with the previous message.
             let done = self.previous
             self.previous = nil

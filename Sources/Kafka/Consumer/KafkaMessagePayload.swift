@@ -1,11 +1,6 @@
-/// A consumed message's key, value and headers in one immutable allocation, read in place.
-///
-/// librdkafka's own buffers are copied once, into this (a `memcpy` per field), rather than
-/// borrowed: a message the application still held would otherwise keep librdkafka's fetch buffer
-/// alive and make the consumer's `close()` wait for it. One object per message instead of one
-/// array per key, value and header (and a string per header key); arrays are made only when the
-/// application asks for ``KafkaConsumerMessage/key``, ``KafkaConsumerMessage/value`` or
-/// ``KafkaConsumerMessage/headers``.
+/// A message's key, value and headers made in Swift (``KafkaConsumerMessage``'s public
+/// initializer, or a setter), in one immutable allocation, read in place. (A consumed message
+/// reads librdkafka's own buffers instead: ``RDKafkaBorrowedMessage``.)
 ///
 /// Layout of the bytes: the key, the value, then per header its key's length and value's length
 /// (`Int32`, -1 for a null value, unaligned), its key and its value.
@@ -144,20 +139,106 @@ final class KafkaMessagePayload: ManagedBuffer<KafkaMessagePayload.Layout, UInt8
         return self.withAllBytes { left in other.withAllBytes { right in left.elementsEqual(right) } }
     }
 
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(self.header.keyCount)
-        hasher.combine(self.header.valueCount)
-        hasher.combine(self.header.headerCount)
-        self.withAllBytes { hasher.combine(bytes: $0) }
-    }
-
     private func withAllBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try self.withUnsafeMutablePointerToElements { try body(UnsafeRawBufferPointer(start: $0, count: self.header.byteCount)) }
     }
 }
 
-/// A payload as a message holds it: immutable once made (every byte is written before the payload
-/// is shared), so sharing it between threads is safe; `ManagedBuffer` itself is not `Sendable`.
-struct SharedPayload: @unchecked Sendable {
-    let buffer: KafkaMessagePayload
+/// Where a ``KafkaConsumerMessage``'s key, value and headers are: librdkafka's buffers for a
+/// consumed message, or a payload made in Swift. Both are immutable once shared (a payload's bytes
+/// are all written before it is; librdkafka's header list is parsed once, under
+/// ``RDKafkaBorrowedMessage``'s own guard), so sharing them between threads is safe;
+/// `ManagedBuffer` itself is not `Sendable`.
+enum KafkaMessageBytes: @unchecked Sendable {
+    case borrowed(RDKafkaBorrowedMessage)
+    case copied(KafkaMessagePayload)
+
+    /// -1 for a null key.
+    var keyCount: Int {
+        switch self {
+        case .borrowed(let message): message.keyCount
+        case .copied(let payload): payload.layout.keyCount
+        }
+    }
+
+    /// -1 for a null value.
+    var valueCount: Int {
+        switch self {
+        case .borrowed(let message): message.valueCount
+        case .copied(let payload): payload.layout.valueCount
+        }
+    }
+
+    var headerCount: Int {
+        switch self {
+        case .borrowed(let message): message.headerCount
+        case .copied(let payload): payload.layout.headerCount
+        }
+    }
+
+    func withKey<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        switch self {
+        case .borrowed(let message): try message.withKey(body)
+        case .copied(let payload): try payload.withKey(body)
+        }
+    }
+
+    func withValue<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        switch self {
+        case .borrowed(let message): try message.withValue(body)
+        case .copied(let payload): try payload.withValue(body)
+        }
+    }
+
+    /// Calls `body` with each header in order, in place; stops when it returns `false`.
+    func forEachHeader(_ body: (KafkaMessagePayload.RawHeader) throws -> Bool) rethrows {
+        switch self {
+        case .borrowed(let message): try message.forEachHeader(body)
+        case .copied(let payload): try payload.forEachHeader(body)
+        }
+    }
+
+    /// Every byte and length equal, wherever each side's bytes are.
+    func isEqual(to other: KafkaMessageBytes) -> Bool {
+        switch (self, other) {
+        case (.borrowed(let a), .borrowed(let b)) where a === b: return true
+        case (.copied(let a), .copied(let b)): return a.isEqual(to: b)
+        default: break
+        }
+        func same(_ a: UnsafeRawBufferPointer?, _ b: UnsafeRawBufferPointer?) -> Bool {
+            guard let a, let b else { return a == nil && b == nil }
+            return a.elementsEqual(b)
+        }
+        guard self.keyCount == other.keyCount, self.valueCount == other.valueCount, self.headerCount == other.headerCount,
+            self.withKey({ a in other.withKey { b in same(a, b) } }),
+            self.withValue({ a in other.withValue { b in same(a, b) } })
+        else { return false }
+        // Both sides' header bytes stay where they are while `self` and `other` live.
+        var mine: [KafkaMessagePayload.RawHeader] = []
+        self.forEachHeader { mine.append($0); return true }
+        var index = 0
+        var equal = true
+        other.forEachHeader { header in
+            equal = same(mine[index].key, header.key) && same(mine[index].value, header.value)
+            index += 1
+            return equal
+        }
+        return equal
+    }
+
+    /// Hashes what ``isEqual(to:)`` compares, alike for both kinds.
+    func hash(into hasher: inout Hasher) {
+        func combine(_ bytes: UnsafeRawBufferPointer?) {
+            hasher.combine(bytes?.count ?? -1)
+            if let bytes { hasher.combine(bytes: bytes) }
+        }
+        self.withKey { combine($0) }
+        self.withValue { combine($0) }
+        hasher.combine(self.headerCount)
+        self.forEachHeader { header in
+            combine(header.key)
+            combine(header.value)
+            return true
+        }
+    }
 }

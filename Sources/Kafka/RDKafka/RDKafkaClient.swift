@@ -80,6 +80,9 @@ final class RDKafkaClient: @unchecked Sendable {
         _ = self.knownClusterID.storeIfNil(ClusterID(String(cString: id)))
     }
 
+    /// Whether ``destroy()`` was called.
+    var isDestroyed: Bool { self.destroyed.load(ordering: .acquiring) }
+
     /// Destroys the handle; later calls do nothing. Blocks until librdkafka's threads end.
     func destroy() {
         guard !self.destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }

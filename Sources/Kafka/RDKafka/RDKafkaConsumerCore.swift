@@ -33,6 +33,10 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// topic (a topic name longer than 15 bytes would otherwise be allocated per message). Only
     /// touched with ``state``'s lock held.
     private nonisolated(unsafe) var lastTopic = ""
+    /// The consumer's hold on its handle, which every message handed out shares
+    /// (``RDKafkaHandleKeeper``); given up when the consumer has closed. Only touched with
+    /// ``state``'s lock held.
+    private nonisolated(unsafe) var handleKeeper: RDKafkaHandleKeeper?
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validate()
@@ -44,6 +48,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             rd_kafka_conf_set_stats_cb(conf, rdKafkaStatisticsCallback)
         }
         self.client = client
+        self.handleKeeper = RDKafkaHandleKeeper(client: client)
         var logger = logger
         logger[metadataKey: "kafka.client"] = "\(client.name)"
         logger[metadataKey: "kafka.group"] = "\(configuration.groupID)"
@@ -78,14 +83,23 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
 
     // MARK: Application side
 
-    /// Copies a fetched message for the application and destroys librdkafka's; called with
-    /// ``state``'s lock held (the handle cannot close meanwhile).
+    /// A fetched message as the application gets it, still librdkafka's (read in place, destroyed
+    /// when the application drops it); called with ``state``'s lock held (the handle cannot close
+    /// meanwhile).
     private func handOut(_ fetched: RDKafkaFetchedMessage) -> KafkaConsumerMessage {
-        let name = rd_kafka_topic_name(fetched.pointer.pointee.rkt)!
+        let m = fetched.pointer.pointee
+        let name = rd_kafka_topic_name(m.rkt)!
         if !self.lastTopic.withCString({ strcmp($0, name) == 0 }) { self.lastTopic = String(cString: name) }
-        let message = KafkaConsumerMessage(fetched.pointer, topic: self.lastTopic)
-        fetched.destroy()
-        return message
+        // The keeper is given up only after closing started, when nothing is handed out any
+        // more; a new one would still keep the handle alive for this message.
+        let keeper = self.handleKeeper ?? RDKafkaHandleKeeper(client: self.client)
+        return KafkaConsumerMessage(
+            topic: self.lastTopic,
+            partition: m.partition,
+            offset: m.offset,
+            timestamp: KafkaTimestamp(fetched.pointer),
+            bytes: .borrowed(RDKafkaBorrowedMessage(fetched, keeper: keeper))
+        )
     }
 
     /// A message the application is done with, whose offset is stored with the next request.
@@ -94,7 +108,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// The next buffered message; waits for one. `nil` once the consumer is closed.
     /// - Parameter done: a message whose offset to store first, under the same lock (the
     ///   sequence's iterator stores the previous message's this way).
-    func next(storingOffsetOf done: Done? = nil) async throws -> KafkaConsumerMessage? {
+    nonisolated(nonsending) func next(storingOffsetOf done: Done? = nil) async throws -> KafkaConsumerMessage? {
         // Fast path: a buffered message, or the end, without suspending.
         let (stored, next) = self.state.withLock { state -> (rd_kafka_resp_err_t?, Result<KafkaConsumerMessage?, KafkaError>?) in
             let stored = done.flatMap { self.storeOffsetLocked(state, $0) }
@@ -293,7 +307,15 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             self.topicHandles = [:]
             self.lastTopicHandle = nil
         }
-        self.client.destroy()
+        // The handle goes now, unless the application still holds messages of it: then with the
+        // last of them (librdkafka's destroy would wait for them).
+        if var keeper = self.state.withLock({ _ in self.handleKeeper.take() }) {
+            if isKnownUniquelyReferenced(&keeper) {
+                self.client.destroy()
+            } else {
+                self.logger.debug("The application still holds consumed messages: the handle goes with the last of them")
+            }
+        }
         self.logger.debug("Kafka consumer closed")
         let closed = self.state.withLock { $0.closed() }
         if let failure = closed.failure { closed.waiter?.resume(throwing: failure) } else { closed.waiter?.resume(returning: nil) }

@@ -1,4 +1,5 @@
 import CRDKafka
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -24,52 +25,14 @@ enum RDKafkaHeaders {
         }
         return list
     }
-
-    /// A consumed message's key, value and headers (in order, with duplicates and null values)
-    /// copied into one payload.
-    static func payload(
-        of message: UnsafeMutablePointer<rd_kafka_message_t>,
-        key: UnsafeRawBufferPointer?,
-        value: UnsafeRawBufferPointer?
-    ) -> KafkaMessagePayload {
-        var list: OpaquePointer?
-        guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else {
-            return .make(key: key, value: value, headerCount: 0, headersSize: 0) { _ in }
-        }
-        func header(_ index: Int) -> KafkaMessagePayload.RawHeader? {
-            var name: UnsafePointer<CChar>?
-            var value: UnsafeRawPointer?
-            var size = 0
-            guard rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let name
-            else { return nil }
-            return .init(
-                key: UnsafeRawBufferPointer(start: name, count: strlen(name)),
-                value: value.map { UnsafeRawBufferPointer(start: $0, count: size) }
-            )
-        }
-        let count = rd_kafka_header_cnt(list)
-        var headerCount = 0
-        var headersSize = 0
-        for index in 0..<count {
-            guard let header = header(index) else { continue }
-            headerCount += 1
-            headersSize += KafkaMessagePayload.size(ofHeaderKey: header.key.count, valueCount: header.value?.count)
-        }
-        return .make(key: key, value: value, headerCount: headerCount, headersSize: headersSize) { writer in
-            for index in 0..<count {
-                if let header = header(index) { writer.append(key: header.key, value: header.value) }
-            }
-        }
-    }
 }
 
-/// A message the poll thread fetched, still librdkafka's: buffered as is, and copied into a
-/// ``KafkaConsumerMessage`` by the thread that takes it (the application's), which then destroys
-/// it. So the message's bytes are allocated and freed on the application's thread (malloc's
-/// per-thread caches) instead of allocated on the poll thread and freed on another, which made
-/// the two contend for malloc's arena lock on every message. It has one owner at a time: the
-/// consumer's buffer, or whoever the state machine handed it to; every one is destroyed before
-/// the consumer closes (librdkafka's close waits for outstanding messages).
+/// A message the poll thread fetched, still librdkafka's: buffered as is, and wrapped in an
+/// ``RDKafkaBorrowedMessage`` by the thread that takes it (the application's), so the one object
+/// made per message is allocated there, never on the poll thread and freed on another (the two
+/// contended for malloc's arena lock on every message when the poll thread made them). Until
+/// then it has one owner at a time: the consumer's buffer, or whoever the state machine handed it
+/// to; those never handed out are destroyed before the consumer closes.
 struct RDKafkaFetchedMessage: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<rd_kafka_message_t>
 
@@ -80,21 +43,102 @@ struct RDKafkaFetchedMessage: @unchecked Sendable {
     func destroy() { rd_kafka_message_destroy(self.pointer) }
 }
 
-extension KafkaConsumerMessage {
-    /// Copies a librdkafka message (which must carry no error) into one payload.
-    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) {
-        let m = message.pointee
-        self.init(
-            topic: topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp: KafkaTimestamp(message),
-            payload: RDKafkaHeaders.payload(
-                of: message,
-                key: m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) },
-                value: m.payload.map { UnsafeRawBufferPointer(start: $0, count: m.len) }
+/// A message the application holds, still librdkafka's: its key, value and headers are read in
+/// place from librdkafka's fetch buffer (no copy), and its headers are parsed only when first read
+/// (`rd_kafka_message_headers` allocates a header list, even for a record without headers). One
+/// object per message; librdkafka's message is destroyed when the last copy of the
+/// ``KafkaConsumerMessage`` holding it goes.
+///
+/// It keeps the consumer's handle alive (``RDKafkaHandleKeeper``): librdkafka's `rd_kafka_destroy`
+/// waits for every message to be destroyed, so the handle is destroyed when the consumer has
+/// closed *and* the last held message is released. A held message also keeps the fetch buffer it
+/// came in alive (shared by the messages of one fetch response).
+final class RDKafkaBorrowedMessage: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<rd_kafka_message_t>
+    private let keeper: RDKafkaHandleKeeper
+    /// 0: headers not parsed yet; 1: one thread is parsing them; 2: parsed (``headerList`` is
+    /// written, and never again). librdkafka caches the list in its message, but its first call
+    /// writes it there without a lock, so two threads reading one message's headers for the first
+    /// time must not both call it.
+    private let headerState = Atomic<Int>(0)
+    private nonisolated(unsafe) var parsedHeaders: OpaquePointer?
+
+    init(_ fetched: RDKafkaFetchedMessage, keeper: RDKafkaHandleKeeper) {
+        self.pointer = fetched.pointer
+        self.keeper = keeper
+    }
+
+    deinit {
+        rd_kafka_message_destroy(self.pointer)
+    }
+
+    var keyCount: Int { self.pointer.pointee.key == nil ? -1 : self.pointer.pointee.key_len }
+    var valueCount: Int { self.pointer.pointee.payload == nil ? -1 : self.pointer.pointee.len }
+
+    func withKey<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        let m = self.pointer.pointee
+        return try body(m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) })
+    }
+
+    func withValue<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        let m = self.pointer.pointee
+        return try body(m.payload.map { UnsafeRawBufferPointer(start: $0, count: m.len) })
+    }
+
+    /// librdkafka's parsed header list, parsed on the first call; `nil` when there are none.
+    private var headerList: OpaquePointer? {
+        if self.headerState.load(ordering: .acquiring) == 2 { return self.parsedHeaders }
+        if self.headerState.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+            var list: OpaquePointer?
+            if rd_kafka_message_headers(self.pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR { self.parsedHeaders = list }
+            self.headerState.store(2, ordering: .releasing)
+            return self.parsedHeaders
+        }
+        // Another thread is parsing (a few hundred nanoseconds).
+        while self.headerState.load(ordering: .acquiring) != 2 { sched_yield() }
+        return self.parsedHeaders
+    }
+
+    var headerCount: Int {
+        guard let list = self.headerList else { return 0 }
+        return rd_kafka_header_cnt(list)
+    }
+
+    /// Calls `body` with each header in order, in place; stops when it returns `false`.
+    func forEachHeader(_ body: (KafkaMessagePayload.RawHeader) throws -> Bool) rethrows {
+        guard let list = self.headerList else { return }
+        for index in 0..<rd_kafka_header_cnt(list) {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            guard rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let name
+            else { continue }
+            let header = KafkaMessagePayload.RawHeader(
+                key: UnsafeRawBufferPointer(start: name, count: strlen(name)),
+                value: value.map { UnsafeRawBufferPointer(start: $0, count: size) }
             )
-        )
+            guard try body(header) else { return }
+        }
+    }
+}
+
+/// Keeps a consumer's librdkafka handle alive while the application holds messages of it: the
+/// consumer holds one reference until it has closed, and each ``RDKafkaBorrowedMessage`` one.
+/// When the consumer is the last holder it destroys the handle itself, on its poll thread;
+/// otherwise the last message released drops the last reference, and the handle is destroyed on
+/// a thread of its own (`rd_kafka_destroy` blocks until librdkafka's threads end, which must
+/// never happen on Swift's cooperative pool nor on one of librdkafka's own threads).
+final class RDKafkaHandleKeeper: Sendable {
+    let client: RDKafkaClient
+
+    init(client: RDKafkaClient) {
+        self.client = client
+    }
+
+    deinit {
+        guard !self.client.isDestroyed else { return }
+        let client = self.client
+        startPollThread(name: "\(client.name) destroy") { client.destroy() }
     }
 }
 
