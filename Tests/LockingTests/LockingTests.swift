@@ -76,4 +76,33 @@ struct LockingTests {
         #expect((counted["half"] ?? 0) <= 5, "\(counted)")
         #expect((counted["all"] ?? 0) <= 5, "\(counted)")
     }
+
+    @Test("SetOnceReference: the first of eight racing stores wins for every caller, and the reference is released with it")
+    func setOnceReference() async {
+        final class Box: Sendable {
+            let id: Int
+            init(_ id: Int) { self.id = id }
+        }
+        final class Holder: Sendable {
+            let reference = SetOnceReference<Box>()
+        }
+        weak var stored: Box?
+        do {
+            let holder = Holder()
+            #expect(holder.reference.load() == nil)
+            let winners = await withTaskGroup(of: Int.self) { group in
+                for id in 0..<8 { group.addTask { holder.reference.storeIfNil(Box(id)).id } }
+                return await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            let kept = holder.reference.load()
+            #expect(Set(winners).count == 1 && winners.count == 8)
+            #expect(kept?.id == winners.first)
+            // A later store keeps the first reference.
+            #expect(holder.reference.storeIfNil(Box(99)) === kept)
+            stored = kept
+            #expect(stored != nil)
+        }
+        // The holder is gone: so is the reference it kept (and the losers' boxes were released).
+        #expect(stored == nil)
+    }
 }

@@ -1,5 +1,6 @@
 import CRDKafka
 import Foundation
+import Locking
 import Logging
 import Synchronization
 
@@ -62,7 +63,7 @@ final class RDKafkaClient: @unchecked Sendable {
 
     /// The cluster's id once librdkafka has it from a metadata response: written once, read
     /// without a lock from any thread (spans of every message carry it).
-    private let knownClusterID = AtomicLazyReference<ClusterID>()
+    private let knownClusterID = SetOnceReference<ClusterID>()
 
     private final class ClusterID: Sendable {
         let value: String

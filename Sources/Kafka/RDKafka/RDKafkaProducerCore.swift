@@ -56,7 +56,7 @@ final class RDKafkaProducerCore: @unchecked Sendable {
     private let waitIDs = Atomic<Int>(0)
     private let failureLog = Locked(RateLimitedLog(interval: .seconds(5)))
     /// Told of every delivery report; set once, read with one atomic load per report.
-    private let deliveryObserver = AtomicLazyReference<DeliveryObserverBox>()
+    private let deliveryObserver = SetOnceReference<DeliveryObserverBox>()
 
     final class DeliveryObserverBox: Sendable {
         let observe: @Sendable (KafkaDeliveryObservation) -> Void

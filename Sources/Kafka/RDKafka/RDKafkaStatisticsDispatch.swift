@@ -1,7 +1,7 @@
 import CRDKafka
 import Dispatch
+import Locking
 import Logging
-import Synchronization
 
 /// Hands librdkafka's statistics reports to a client's observer, off every Kafka thread: the
 /// callback (on a poll thread, or on a sender serving reports) only copies the JSON text; reading
@@ -13,7 +13,7 @@ final class RDKafkaStatisticsDispatch: Sendable {
         init(_ observe: @escaping @Sendable (KafkaStatistics) -> Void) { self.observe = observe }
     }
 
-    private let observer = AtomicLazyReference<Observer>()
+    private let observer = SetOnceReference<Observer>()
     private let queue: DispatchQueue
     private let logger: Logger
 

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Span names made from a prefix and a topic (`send orders.created`), made once per topic and
 /// read without a lock: a name longer than 15 bytes is not a small string, so concatenating it
@@ -23,12 +23,12 @@ final class TopicSpanNames: Sendable {
 
     private let prefix: String
     // (Allocated and initialized in init, deinitialized in deinit: only this class touches it.)
-    private nonisolated(unsafe) let slots: UnsafeMutablePointer<AtomicLazyReference<Entry>>
+    private nonisolated(unsafe) let slots: UnsafeMutablePointer<SetOnceReference<Entry>>
 
     init(prefix: String) {
         self.prefix = prefix
         self.slots = .allocate(capacity: Self.slotCount)
-        for index in 0..<Self.slotCount { (self.slots + index).initialize(to: AtomicLazyReference()) }
+        for index in 0..<Self.slotCount { (self.slots + index).initialize(to: SetOnceReference()) }
     }
 
     deinit {
