@@ -7,7 +7,11 @@
 #      floor for a client that hands headers on) and the Swift ones (raw, TracedProducer with tracing
 #      disabled, unsampled, sampled with every span exported over OTLP, and the user's path: each
 #      message under its own root span, unsampled and sampled; the raw consumer and the traced
-#      one, unsampled and sampled) in alternating rounds with the same message count and size,
+#      one, unsampled and sampled), and the floor of the user's path (the user's `withSpan` root span
+#      around a raw send of a message carrying a constant traceparent header, under the cheapest
+#      tracer the API allows and under the built-in one; the raw send with that header alone; the
+#      root span through `tracer.withSpan` instead of the global function) in alternating rounds
+#      with the same message count and size,
 #      and prints the median of each as a table: throughput, ratio to C, ns, CPU time (consumers:
 #      every thread) and allocations per message, spans exported and dropped, peak memory; the
 #      sampled producer also runs against a collector that refuses connections and one that
@@ -65,11 +69,15 @@ for round in $(seq "$ROUNDS"); do
     run "C-producer" env LD_PRELOAD="$INTERPOSER" "$C" produce "$SERVERS" bench "$COUNT" "$SIZE"
     run "C-producer+traceparent-header" env LD_PRELOAD="$INTERPOSER" "$C" produce-traceparent "$SERVERS" bench "$COUNT" "$SIZE"
     run "Swift-KafkaProducer" "$SWIFT" produce raw "$SERVERS" bench "$COUNT" "$SIZE"
+    run "Swift-KafkaProducer,traceparent-header" "$SWIFT" produce raw-header "$SERVERS" bench "$COUNT" "$SIZE"
     run "TracedProducer,tracing-disabled" "$SWIFT" produce traced-disabled "$SERVERS" bench "$COUNT" "$SIZE"
     run "TracedProducer,unsampled" "$SWIFT" produce traced-unsampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
     run "TracedProducer,sampled+OTLP" "$SWIFT" produce traced-sampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
     run "root-span+TracedProducer,unsampled" "$SWIFT" produce root-unsampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
     run "root-span+TracedProducer,sampled+OTLP" "$SWIFT" produce root-sampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
+    run "tracer.withSpan-root-span+TracedProducer,unsampled" "$SWIFT" produce root-direct-unsampled "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
+    run "floor:withSpan(minimal-tracer)+KafkaProducer,header" "$SWIFT" produce floor-minimal-tracer "$SERVERS" bench "$COUNT" "$SIZE"
+    run "floor:withSpan(SDK,unsampled)+KafkaProducer,header" "$SWIFT" produce floor-sdk-root "$SERVERS" bench "$COUNT" "$SIZE" "$OTLP"
     run "TracedProducer,sampled,collector-refusing" "$SWIFT" produce traced-sampled-collector-down "$SERVERS" bench "$COUNT" "$SIZE" "$REFUSING_OTLP"
     run "TracedProducer,sampled,collector-hanging" "$SWIFT" produce traced-sampled-collector-down "$SERVERS" bench "$COUNT" "$SIZE" "$HUNG_OTLP"
     run "C-consumer" env LD_PRELOAD="$INTERPOSER" "$C" consume "$SERVERS" consume-source "$CONSUME_COUNT"
@@ -99,7 +107,11 @@ for name in rows:
     baseline = "C-consumer" if "onsumer" in name else "C-producer"
     # Traced messages carry a traceparent header, which costs librdkafka itself: also compare
     # with C sending the same header.
-    with_header = "C-producer+traceparent-header" if "TracedProducer," in name and "disabled" not in name else None
+    with_header = (
+        "C-producer+traceparent-header"
+        if ("TracedProducer," in name and "disabled" not in name) or name.startswith("floor:") or name.endswith("traceparent-header") and name.startswith("Swift")
+        else None
+    )
     # A consumer that hands headers to its application asks librdkafka for them, which parses
     # (and allocates) even an empty header list: also compare with C doing the same.
     if name.startswith("Swift-KafkaConsumer") or name.startswith("TracedConsumer"):

@@ -115,7 +115,7 @@ static int produce(const char *servers, const char *topic, long count, size_t si
     memset(payload, 'x', size);
 
     count_allocations(1);
-    double start = now();
+    double start = now(), cpu_start = cpu_seconds();
     for (long i = 0; i < count; i++) {
         for (;;) {
             rd_kafka_resp_err_t err =
@@ -138,11 +138,11 @@ static int produce(const char *servers, const char *topic, long count, size_t si
         rd_kafka_poll(handle, 0);
     }
     rd_kafka_flush(handle, 120000);
-    double seconds = now() - start;
+    double seconds = now() - start, cpu = cpu_seconds() - cpu_start;
     count_allocations(0);
 
-    printf("result messages=%ld seconds=%.6f allocations=%lld delivered=%ld failed=%ld\n", count, seconds,
-           allocations(), delivered, failed);
+    printf("result messages=%ld seconds=%.6f allocations=%lld cpu_seconds=%.6f delivered=%ld failed=%ld\n", count, seconds,
+           allocations(), cpu, delivered, failed);
     rd_kafka_destroy(handle);
     free(payload);
     return delivered == count ? 0 : 1;

@@ -4,12 +4,19 @@
 // Run by Benchmarks/run.sh, which prints the side-by-side table.
 //
 //   KafkaThroughput produce SCENARIO SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
-//       SCENARIO: raw | traced-disabled | traced-unsampled | traced-sampled |
+//       SCENARIO: raw | raw-header (a constant traceparent header on each message, no span) |
+//                 traced-disabled | traced-unsampled | traced-sampled |
 //                 traced-sampled-collector-down (the default 2048-span queue; spans are not
 //                 waited for: with a collector that refuses or never answers, they are dropped) |
 //                 root-unsampled | root-sampled (the user's path: each message sent under its own
 //                 root span, `withSpan("request")`, as one request producing one message; sampled,
-//                 every span exported with a 65536-span queue and batches of 4096)
+//                 every span exported with a 65536-span queue and batches of 4096) |
+//                 root-direct-unsampled (the same root span through `tracer.withSpan` on the
+//                 built-in tracer the application holds: no global tracer lookup) |
+//                 floor-minimal-tracer | floor-sdk-root (the user's root span, `withSpan("request")`,
+//                 around a raw send of a message carrying a constant traceparent header: the floor
+//                 of the user's path for any instrumentation, under the cheapest tracer the API
+//                 allows — `MinimalTracer` below — and under the built-in tracer, unsampled)
 //   KafkaThroughput consume SCENARIO SERVERS TOPIC COUNT [OTLP_ENDPOINT]
 //       SCENARIO: raw | traced-unsampled | traced-sampled (every span exported when an endpoint
 //                 is given; without one, recorded and dropped: the export's share). Timed, like
@@ -38,7 +45,7 @@ func usage() -> Never {
     FileHandle.standardError.write(
         Data(
             """
-            usage: KafkaThroughput produce raw|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down|root-unsampled|root-sampled SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
+            usage: KafkaThroughput produce raw|raw-header|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down|root-unsampled|root-sampled|root-direct-unsampled|floor-minimal-tracer|floor-sdk-root SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
                    KafkaThroughput consume raw|traced-unsampled|traced-sampled SERVERS TOPIC COUNT [OTLP_ENDPOINT]
                    KafkaThroughput sink [hang]
 
@@ -124,12 +131,13 @@ func produce(scenario: String, servers: String, topic: String, count: Int, size:
     let raw = try KafkaProducer(configuration: configuration, logger: logger)
     var provider: TracerProvider?
     switch scenario {
-    case "raw", "traced-disabled": break  // disabled: no tracer bootstrapped, the no-op one answers
+    case "raw", "raw-header", "traced-disabled": break  // disabled: no tracer bootstrapped, the no-op one answers
     case "traced-unsampled": provider = makeProvider(sampled: false, endpoint: endpoint, count: count)
     case "traced-sampled": provider = makeProvider(sampled: true, endpoint: endpoint, count: count)
     case "traced-sampled-collector-down":
         provider = makeProvider(sampled: true, endpoint: endpoint, count: count, deepQueue: false)
-    case "root-unsampled": provider = makeProvider(sampled: false, endpoint: endpoint, count: count)
+    case "root-unsampled", "root-direct-unsampled", "floor-sdk-root": provider = makeProvider(sampled: false, endpoint: endpoint, count: count)
+    case "floor-minimal-tracer": InstrumentationSystem.bootstrap(MinimalTracer())
     case "root-sampled":
         // As the issue measured the demo: OTEL_BSP_MAX_QUEUE_SIZE=65536, ..._MAX_EXPORT_BATCH_SIZE=4096.
         provider = makeProvider(sampled: true, endpoint: endpoint, count: 65_536, batchSize: 4096)
@@ -142,11 +150,34 @@ func produce(scenario: String, servers: String, topic: String, count: Int, size:
     _ = try await raw.sendAndWait(KafkaProducerMessage(topic: topic, value: value))
 
     let traced = TracedProducer(wrapping: raw)
+    // The floor rows' header: what a traced message carries, made once.
+    let traceparentHeader = KafkaHeader(key: "traceparent", value: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")
     let start = ContinuousClock.now
+    let cpuStart = cpuSeconds()
     Allocations.start()
     if scenario == "raw" {
         for _ in 0..<count {
             try await raw.send(KafkaProducerMessage(topic: topic, value: value))
+        }
+    } else if scenario == "raw-header" {
+        // What librdkafka and the raw client pay for the header alone, with no span at all.
+        for _ in 0..<count {
+            try await raw.send(KafkaProducerMessage(topic: topic, value: value, headers: [traceparentHeader]))
+        }
+    } else if scenario.hasPrefix("floor-") {
+        // What any instrumentation of this path has to do at the least: the user's span (its
+        // tracer found, started, made current), and the message sent with its trace header.
+        for _ in 0..<count {
+            try await withSpan("request") { _ in
+                try await raw.send(KafkaProducerMessage(topic: topic, value: value, headers: [traceparentHeader]))
+            }
+        }
+    } else if scenario == "root-direct-unsampled", let tracer = provider?.tracer {
+        // The way around the global function's tracer lookup: the application holds the tracer.
+        for _ in 0..<count {
+            try await tracer.withSpan("request") { _ in
+                try await traced.send(KafkaProducerMessage(topic: topic, value: value))
+            }
         }
     } else if scenario.hasPrefix("root-") {
         for _ in 0..<count {
@@ -163,9 +194,10 @@ func produce(scenario: String, servers: String, topic: String, count: Int, size:
     if scenario != "traced-sampled-collector-down" { await provider?.forceFlush() }
     let allocations = Allocations.stop()
     let elapsed = ContinuousClock.now - start
+    let cpu = cpuSeconds() - cpuStart
     let statistics = raw.statistics
     print(
-        "result messages=\(count) seconds=\(seconds(elapsed)) allocations=\(allocations) delivered=\(statistics.delivered - 1) failed=\(statistics.failed)"
+        "result messages=\(count) seconds=\(seconds(elapsed)) allocations=\(allocations) cpu_seconds=\(cpu) delivered=\(statistics.delivered - 1) failed=\(statistics.failed)"
             + spanFigures(provider) + peakMemory()
     )
     await raw.close()
@@ -244,6 +276,56 @@ func consume(scenario: String, servers: String, topic: String, count: Int, endpo
             + spanFigures(provider) + peakMemory()
     )
     await provider?.shutdown()
+}
+
+/// The cheapest tracer swift-distributed-tracing's API allows: its span records nothing and
+/// holds only the context it makes current (the context it started in, with the span in it: the
+/// one `ServiceContext` write any tracer needs so that child spans and injection find the span).
+/// Under it, `withSpan` costs what the API itself costs: finding the tracer, the existential
+/// span, the context write and the task-local binding.
+final class MinimalTracer: Tracer {
+    final class MinimalSpan: Tracing.Span {
+        private enum Key: ServiceContextKey { typealias Value = MinimalSpan }
+        private let parent: ServiceContext
+        init(parent: ServiceContext) { self.parent = parent }
+        var context: ServiceContext {
+            var context = self.parent
+            context[Key.self] = self
+            return context
+        }
+        var operationName: String {
+            get { "" }
+            set {}
+        }
+        var attributes: SpanAttributes {
+            get { [:] }
+            set {}
+        }
+        var isRecording: Bool { false }
+        func setStatus(_ status: SpanStatus) {}
+        func addEvent(_ event: SpanEvent) {}
+        func recordError<Instant: TracerInstant>(_ error: any Error, attributes: SpanAttributes, at instant: @autoclosure () -> Instant) {}
+        func addLink(_ link: SpanLink) {}
+        func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {}
+    }
+
+    func startSpan<Instant: TracerInstant>(
+        _ operationName: String,
+        context: @autoclosure () -> ServiceContext,
+        ofKind kind: SpanKind,
+        at instant: @autoclosure () -> Instant,
+        function: String,
+        file fileID: String,
+        line: UInt
+    ) -> MinimalSpan {
+        MinimalSpan(parent: context())
+    }
+
+    func forceFlush() {}
+    func inject<Carrier, Inject: Injector>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
+    where Inject.Carrier == Carrier {}
+    func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    where Extract.Carrier == Carrier {}
 }
 
 /// An OTLP/HTTP collector that answers 200 to everything, as fast as it can (or never answers),
