@@ -219,11 +219,11 @@ enum KafkaMessageBytes: @unchecked Sendable {
         var index = 0
         var equal = true
         other.forEachHeader { header in
-            equal = same(mine[index].key, header.key) && same(mine[index].value, header.value)
+            equal = index < mine.count && same(mine[index].key, header.key) && same(mine[index].value, header.value)
             index += 1
             return equal
         }
-        return equal
+        return equal && index == mine.count
     }
 
     /// Hashes what ``isEqual(to:)`` compares, alike for both kinds.

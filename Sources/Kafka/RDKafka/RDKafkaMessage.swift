@@ -55,8 +55,9 @@ struct RDKafkaFetchedMessage: @unchecked Sendable {
 /// came in alive (shared by the messages of one fetch response).
 final class RDKafkaBorrowedMessage: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<rd_kafka_message_t>
+    /// Held only to keep the handle alive as long as this message.
     private let keeper: RDKafkaHandleKeeper
-    /// 0: headers not parsed yet; 1: one thread is parsing them; 2: parsed (``headerList`` is
+    /// 0: headers not parsed yet; 1: one thread is parsing them; 2: parsed (``parsedHeaders`` is
     /// written, and never again). librdkafka caches the list in its message, but its first call
     /// writes it there without a lock, so two threads reading one message's headers for the first
     /// time must not both call it.
