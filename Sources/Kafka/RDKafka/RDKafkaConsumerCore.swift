@@ -9,7 +9,7 @@ import Logging
 /// done with, and closes the group membership (committing) on shutdown.
 final class RDKafkaConsumerCore: @unchecked Sendable {
     private typealias StateMachine = RDKafkaConsumerStateMachine<
-        RDKafkaFetchedMessage, UnsafeContinuation<KafkaConsumerMessage?, any Error>, UnsafeContinuation<Void, Never>
+        RDKafkaFetchedMessage, UnsafeContinuation<RDKafkaFetchedMessage?, any Error>, UnsafeContinuation<Void, Never>
     >
 
     /// How long, at most, a consumer asked to close waits for the application to finish the
@@ -122,19 +122,27 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         if let done { self.logStoreOutcome(done, stored) }
         if let next { return try next.get() }
         self.start()
-        return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<KafkaConsumerMessage?, any Error>) in
-                let action = self.state.withLock { state -> Result<KafkaConsumerMessage?, any Error>? in
+        // The poll thread resumes the waiter with librdkafka's message as fetched, and this task
+        // wraps it (under the lock, as every hand-out): the message object is made on the thread
+        // that reads it. (Made on the poll thread and passed through the continuation, its fields
+        // were published by the concurrency runtime's atomics, which ThreadSanitizer does not see
+        // when the resume races the suspension: reported once as a race in a CI run.)
+        let fetched = try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RDKafkaFetchedMessage?, any Error>) in
+                let action = self.state.withLock { state -> Result<RDKafkaFetchedMessage?, any Error>? in
                     guard case .resume(let result) = state.waitForMessage(continuation, isCancelled: Task.isCancelled) else {
                         return nil
                     }
-                    return result.map { $0.map(self.handOut) }
+                    return result
                 }
                 if let action { continuation.resume(with: action) }
             }
         } onCancel: {
             self.state.withLock { $0.cancelWaiter() }?.resume(throwing: CancellationError())
         }
+        // Taken from the buffer, so never destroyed by the consumer: the handle (whose destroy
+        // waits for it) is alive until the message object made here is released.
+        return fetched.map { fetched in self.state.withLock { _ in self.handOut(fetched) } }
     }
 
     /// The next messages already fetched, at most `maxCount`; waits for at least one. Empty once
@@ -272,7 +280,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             self.client.refreshClusterID()
             while let current = message {
                 if current.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    batch.append(RDKafkaFetchedMessage(pointer: current))  // copied and destroyed by the taker
+                    batch.append(RDKafkaFetchedMessage(pointer: current))  // wrapped by the task that takes it
                 } else {
                     self.serveError(current, errorLog: &errorLog)
                     rd_kafka_message_destroy(current)
@@ -280,7 +288,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 message = batch.count < 512 ? rd_kafka_consumer_poll(handle, 0) : nil
             }
             if !batch.isEmpty {
-                let waiter = self.state.withLock { $0.fetched(batch).map { ($0.0, self.handOut($0.1)) } }
+                let waiter = self.state.withLock { $0.fetched(batch) }
                 batch.removeAll(keepingCapacity: true)
                 waiter.map { $0.0.resume(returning: $0.1) }
             }
