@@ -12,7 +12,6 @@ final class KafkaMessagePayload: ManagedBuffer<KafkaMessagePayload.Layout, UInt8
         var headerCount: Int
         /// Where the headers start in the bytes.
         var headersStart: Int
-        var byteCount: Int
     }
 
     /// A header as it lies in the payload.
@@ -60,8 +59,7 @@ final class KafkaMessagePayload: ManagedBuffer<KafkaMessagePayload.Layout, UInt8
                 keyCount: key?.count ?? -1,
                 valueCount: value?.count ?? -1,
                 headerCount: headerCount,
-                headersStart: headersStart,
-                byteCount: byteCount
+                headersStart: headersStart
             )
         }
         buffer.withUnsafeMutablePointerToElements { start in
@@ -129,19 +127,6 @@ final class KafkaMessagePayload: ManagedBuffer<KafkaMessagePayload.Layout, UInt8
         }
     }
 
-    /// Every byte and length equal.
-    func isEqual(to other: KafkaMessagePayload) -> Bool {
-        if self === other { return true }
-        let (a, b) = (self.header, other.header)
-        guard a.keyCount == b.keyCount, a.valueCount == b.valueCount, a.headerCount == b.headerCount,
-            a.byteCount == b.byteCount
-        else { return false }
-        return self.withAllBytes { left in other.withAllBytes { right in left.elementsEqual(right) } }
-    }
-
-    private func withAllBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try self.withUnsafeMutablePointerToElements { try body(UnsafeRawBufferPointer(start: $0, count: self.header.byteCount)) }
-    }
 }
 
 /// Where a ``KafkaConsumerMessage``'s key, value and headers are: librdkafka's buffers for a
@@ -202,7 +187,7 @@ enum KafkaMessageBytes: @unchecked Sendable {
     func isEqual(to other: KafkaMessageBytes) -> Bool {
         switch (self, other) {
         case (.borrowed(let a), .borrowed(let b)) where a === b: return true
-        case (.copied(let a), .copied(let b)): return a.isEqual(to: b)
+        case (.copied(let a), .copied(let b)) where a === b: return true
         default: break
         }
         func same(_ a: UnsafeRawBufferPointer?, _ b: UnsafeRawBufferPointer?) -> Bool {

@@ -90,8 +90,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         let m = fetched.pointer.pointee
         let name = rd_kafka_topic_name(m.rkt)!
         if !self.lastTopic.withCString({ strcmp($0, name) == 0 }) { self.lastTopic = String(cString: name) }
-        // The keeper is given up only after closing started, when nothing is handed out any
-        // more; a new one would still keep the handle alive for this message.
+        // The keeper is given up once the consumer has closed. A task resumed with a message just
+        // before may wrap it after that: a keeper of its own then keeps the client for it (the
+        // handle's destroy, already begun, waits for the message in any case).
         let keeper = self.handleKeeper ?? RDKafkaHandleKeeper(client: self.client)
         return KafkaConsumerMessage(
             topic: self.lastTopic,
