@@ -56,11 +56,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // Optional capabilities a tracer can offer instrumentation (protocols only): the
-        // instrumentation detects them and takes a faster path, without depending on our SDK.
+        // Optional capabilities a tracer can offer instrumentation (protocols, and the template
+        // class one of them shares): the instrumentation detects them and takes a faster path,
+        // without depending on our SDK.
         .target(
             name: "TracingCapabilities",
-            dependencies: [.product(name: "Tracing", package: "swift-distributed-tracing")]
+            dependencies: ["Locking", .product(name: "Tracing", package: "swift-distributed-tracing")]
         ),
         // The built-in tracer: an OpenTelemetry-style SDK behind swift-distributed-tracing.
         .target(
@@ -92,6 +93,7 @@ let package = Package(
             dependencies: [
                 "Locking",
                 "TracingSDK",
+                "TracingCapabilities",
                 "MetricsSDK",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -176,6 +178,7 @@ let package = Package(
             name: "OTLPExporterTests",
             dependencies: [
                 "OTLPExporter",
+                "TracingCapabilities",
                 "MetricsSDK",
                 .product(name: "Metrics", package: "swift-metrics"),
                 "OTLPTestReceiver",
@@ -214,6 +217,7 @@ let package = Package(
                 "OTLPTestReceiver",
                 "Locking",
                 "TracingSDK",
+                "TracingCapabilities",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

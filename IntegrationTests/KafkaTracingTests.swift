@@ -5,6 +5,7 @@ import KafkaTracing
 import Synchronization
 import Testing
 import Tracing
+import TracingCapabilities
 import TracingSDK
 
 /// The built-in tracer exporting to memory, for the instrumentation tests.
@@ -141,6 +142,14 @@ extension KafkaIntegrationTests {
             #expect(sendPayments.attributes.get("messaging.kafka.offset") == .int64(0))
             #expect(processPayments.attributes.get("messaging.destination.name") == .string(payments))
             #expect(send.get("messaging.destination.name") == .string(orders))
+            // Under the built-in tracer, each span keeps its topic's attributes by reference (the
+            // exporter encodes them once per topic) and holds only the message's own.
+            let producerTemplate = try #require(sendOrders.attributeTemplate)
+            #expect(producerTemplate.attributes.get("messaging.destination.name") == .string(orders))
+            #expect(sendOrders.ownAttributes.get("messaging.system") == nil)
+            #expect(sendOrders.ownAttributes.get("messaging.kafka.offset") == .int64(0))
+            #expect(processOrders.attributeTemplate != nil && processOrders.attributeTemplate !== producerTemplate)
+            #expect(sendPayments.attributeTemplate !== producerTemplate, "one template per topic")
         }
     }
 

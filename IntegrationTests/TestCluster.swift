@@ -36,7 +36,9 @@ final class TestCluster: Sendable {
     /// For tests that expect librdkafka to complain (unreachable brokers): only errors show.
     static var quietLogger: Logger {
         var logger = Logger(label: "integration-tests")
-        logger.logLevel = .critical
+        // Quiet unless TEST_LOG_LEVEL asks (as for `logger`): then the clients of the tests that
+        // expect failures log too.
+        logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         return logger
     }
 

@@ -10,9 +10,9 @@ import Tracing
 /// tracer (a dynamic cast is not free) and falls back to `inject(span.context, …)` when the tracer
 /// lacks it or declines a span.
 ///
-/// This module holds protocols only, so that instrumentation (which must work under any
-/// swift-distributed-tracing tracer) and a tracer can both depend on it without depending on each
-/// other.
+/// This module holds protocols (and the one class ``AttributeTemplateTracer`` shares), so that
+/// instrumentation (which must work under any swift-distributed-tracing tracer) and a tracer can
+/// both depend on it without depending on each other.
 public protocol SpanContextInjectingTracer: Tracer {
     /// Writes into `carrier` exactly what `inject(span.context, into: &carrier, using: injector)`
     /// would write.

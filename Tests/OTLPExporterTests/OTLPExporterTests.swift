@@ -9,6 +9,7 @@ import SwiftProtobuf
 import Testing
 import Tracing
 @testable import OTLPExporter
+import TracingCapabilities
 @testable import TracingSDK
 
 typealias ExportRequest = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
@@ -533,6 +534,39 @@ struct OTLPProtobufWriterTests {
         // Attribute order is free in OTLP; compare with attributes sorted by key.
         #expect(sortedAttributes(written) == sortedAttributes(reference))
         #expect(written.resourceSpans.flatMap(\.scopeSpans).flatMap(\.spans).count == 303)
+    }
+
+    @Test("a span's attribute template, encoded once, is written with the span's own attributes over it: no name twice")
+    func attributeTemplates() throws {
+        let template = SpanAttributeTemplate([
+            "messaging.system": "kafka", "messaging.destination.name": "orders", "server.port": 9092,
+            "strings": .stringArray(["a", "b"]), "long": .string(String(repeating: "l", count: 200)),
+        ])
+        func span(_ name: String, own: SpanAttributes) -> FinishedSpan {
+            let base = sampleSpan(name: name)
+            return FinishedSpan(
+                spanContext: base.spanContext, parentSpanID: base.parentSpanID, isLocalRoot: true, hasRemoteParent: false,
+                name: name, kind: .producer, startNanosecondsSinceEpoch: 1, endNanosecondsSinceEpoch: 2,
+                attributes: own, events: [], links: [], status: nil,
+                droppedAttributeCount: 0, droppedEventCount: 0, droppedLinkCount: 0,
+                resource: base.resource, instrumentationScope: base.instrumentationScope, attributeTemplate: template
+            )
+        }
+        let batch = [
+            span("template only", own: [:]),
+            // ("retries" has the length of a template name, "strings", and is not one.)
+            span("own added", own: ["messaging.kafka.offset": 7, "messaging.kafka.message.key": "k", "retries": 2]),
+            span("own replaces", own: ["server.port": 19092, "long": "short", "extra": true]),
+            span("template only again", own: [:]),
+        ]
+        #expect(batch[2].attributes.count == 6 && batch[2].attributes.get("server.port") == .int64(19092))
+        for _ in 0..<2 {  // the second batch writes the encoding kept from the first
+            let written = try ExportRequest(serializedBytes: OTLPProtobufWriter.requestBytes(batch))
+            #expect(sortedAttributes(written) == sortedAttributes(OTLPEncoding.request(batch)))
+            let spans = written.resourceSpans.flatMap(\.scopeSpans).flatMap(\.spans)
+            #expect(spans.map(\.attributes.count) == [5, 8, 6, 5])
+            for span in spans { #expect(Set(span.attributes.map(\.key)).count == span.attributes.count, "a name written twice in \(span.name)") }
+        }
     }
 
     func sortedAttributes(_ request: ExportRequest) -> ExportRequest {

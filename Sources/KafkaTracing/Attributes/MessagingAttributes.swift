@@ -1,6 +1,7 @@
 import Kafka
 import Locking
 import Tracing
+import TracingCapabilities
 
 /// OpenTelemetry messaging semantic-convention attribute names (v1.27 and later), and the older
 /// ones some dashboards still use.
@@ -70,16 +71,18 @@ struct ClientAttributes: Sendable {
 }
 
 /// The attributes every span of one kind for one topic starts with (system, operation,
-/// destination, client, server), built once per topic and copied into each span: a copy shares
-/// the dictionary until the span adds its own attributes, where setting each name anew would hash
-/// every name again for every message. Room is reserved for the span's own attributes, so the copy
-/// a span makes when it adds them does not grow and rehash.
+/// destination, client, server), built once per topic. A tracer offering
+/// ``AttributeTemplateTracer`` keeps the template in each span by reference (and its exporter
+/// encodes it once); under any other, each span gets a copy: a copy shares the dictionary until
+/// the span adds its own attributes, where setting each name anew would hash every name again for
+/// every message. Room is reserved for the span's own attributes, so the copy a span makes when it
+/// adds them does not grow and rehash.
 final class AttributeTemplates: Sendable {
     /// Beyond this many topics, templates are built per span instead of kept.
     static let maxTopics = 256
 
     private struct Template {
-        var attributes: SpanAttributes
+        var attributes: SpanAttributeTemplate
         /// Built before the cluster id was known: built again once it is.
         var lacksClusterID: Bool
     }
@@ -89,7 +92,8 @@ final class AttributeTemplates: Sendable {
     private let legacyOperation: String?
     private let client: ClientAttributes
     private let clusterID: @Sendable () -> String?
-    private let perMessage: Int
+    /// How many attributes a span may add to the template (room reserved for them).
+    let perMessage: Int
     private let templates = Locked<[String: Template]>([:])
 
     /// - Parameters:
@@ -131,7 +135,10 @@ final class AttributeTemplates: Sendable {
     }
 
     /// - Parameter topic: `nil` for an operation on several topics: no destination.
-    func attributes(for topic: String?) -> SpanAttributes {
+    func attributes(for topic: String?) -> SpanAttributes { self.template(for: topic).attributes }
+
+    /// - Parameter topic: `nil` for an operation on several topics: no destination.
+    func template(for topic: String?) -> SpanAttributeTemplate {
         // (Kafka topic names are never empty, so "" keys the template without a destination.)
         let key = topic ?? ""
         let cached = self.templates.withLock { $0[key] }
@@ -139,7 +146,10 @@ final class AttributeTemplates: Sendable {
         // No template yet, or one made before the cluster id was known (one atomic load).
         let clusterID = self.clusterID()
         if let cached, clusterID == nil { return cached.attributes }
-        let template = Template(attributes: self.build(topic, clusterID: clusterID), lacksClusterID: clusterID == nil)
+        let template = Template(
+            attributes: SpanAttributeTemplate(self.build(topic, clusterID: clusterID)),
+            lacksClusterID: clusterID == nil
+        )
         self.templates.withLock { templates in
             if templates.count < Self.maxTopics || templates[key] != nil { templates[key] = template }
         }
@@ -164,6 +174,40 @@ extension KafkaTracingOptions {
         for name in self.capturedHeaders {
             if let value = value(name) { attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value)) }
         }
+    }
+}
+
+extension ActiveTracer {
+    /// Gives a span that just started a topic's attributes and those `addOwn` adds: the template
+    /// by reference when the tracer can keep it (``AttributeTemplateTracer``), else a copy of it
+    /// with the span's own set into it.
+    /// - Parameter reserving: how many attributes `addOwn` may add (room is made for them at once).
+    @inline(__always)
+    func setStartAttributes(
+        of span: any Span,
+        template: SpanAttributeTemplate,
+        reserving: Int,
+        _ addOwn: (inout SpanAttributes) -> Void
+    ) {
+        if case .templating(let tracer) = self {
+            var own = SpanAttributes()
+            own.reserveCapacity(reserving)
+            addOwn(&own)
+            if tracer.setStartAttributes(of: span, template: template, adding: own) { return }
+        }
+        var attributes = template.attributes
+        addOwn(&attributes)
+        span.addStartAttributes(attributes)
+    }
+
+    /// Adds or replaces attributes of a span (names that are new to it, or whose values the
+    /// template does not hold): only into its own attributes when the tracer keeps them apart.
+    @inline(__always)
+    func addAttributes(to span: any Span, _ update: (inout SpanAttributes) -> Void) {
+        if case .templating(let tracer) = self, tracer.addAttributes(to: span, update) { return }
+        // One access in place (a tracer whose span edits its attributes in place copies
+        // nothing); `updateAttributes` copies the whole set.
+        update(&span.attributes)
     }
 }
 

@@ -270,7 +270,8 @@ public final class TracedConsumer: Sendable {
         lastInstruments: inout MessagingMetrics.LastInstruments,
         _ handler: @Sendable (Messages) async throws -> Void
     ) async throws where Messages.Index == Int {
-        let tracer = TracerLookup.current() ?? NoOpTracer()
+        let active = TracerLookup.active() ?? .plain(NoOpTracer())
+        let tracer = active.tracer
         // The producers' contexts, from the headers (one message's without an array).
         func producerContext(_ message: KafkaConsumerMessage) -> InstrumentationContext {
             var context = InstrumentationContext.topLevel
@@ -305,9 +306,10 @@ public final class TracedConsumer: Sendable {
                     span.addLink(SpanLink(context: context, attributes: [:]))
                 }
                 if let ambient { span.addLink(SpanLink(context: ambient, attributes: [:])) }
-                var attributes = self.attributes(topic: topic, messages: messages)
-                if attempt > 0 { attributes.set(MessagingAttribute.retryAttempt, value: .int64(Int64(attempt))) }
-                span.addStartAttributes(attributes)
+                active.setStartAttributes(of: span, template: self.templates.template(for: topic), reserving: self.templates.perMessage) { attributes in
+                    self.addAttributes(of: messages, to: &attributes)
+                    if attempt > 0 { attributes.set(MessagingAttribute.retryAttempt, value: .int64(Int64(attempt))) }
+                }
             }
             do {
                 let spanContext = span.context
@@ -387,11 +389,11 @@ public final class TracedConsumer: Sendable {
         )
     }
 
-    private func attributes(topic: String?, messages: some RandomAccessCollection<KafkaConsumerMessage>) -> SpanAttributes {
-        var attributes = self.templates.attributes(for: topic)
+    /// The attributes of the messages at hand (the topic's are in the template).
+    private func addAttributes(of messages: some RandomAccessCollection<KafkaConsumerMessage>, to attributes: inout SpanAttributes) {
         guard messages.count == 1 else {
             attributes.set(MessagingAttribute.batchCount, value: .int64(Int64(messages.count)))
-            return attributes
+            return
         }
         let message = messages[messages.startIndex]
         attributes.set(MessagingAttribute.partitionID, value: .string(String(message.partition)))
@@ -407,7 +409,6 @@ public final class TracedConsumer: Sendable {
             attributes.set(MessagingAttribute.legacyDestinationPartition, value: .int64(Int64(message.partition)))
             attributes.set(MessagingAttribute.legacyOffset, value: .int64(message.offset))
         }
-        return attributes
     }
 }
 

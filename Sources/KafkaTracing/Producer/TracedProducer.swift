@@ -103,7 +103,7 @@ public final class TracedProducer: Service, Sendable {
             if span.isRecording || onDelivery != nil {
                 let previousNames = self.options.emitsPreviousNames
                 try await self.producer.send(message) { result in
-                    Self.finish(span, result, previousNames: previousNames)
+                    Self.finish(span, result, previousNames: previousNames, tracer: tracer)
                     onDelivery?(result)
                 }
             } else {
@@ -137,7 +137,7 @@ public final class TracedProducer: Service, Sendable {
         }
         do {
             let report = try await outcome.value
-            if let span { Self.finish(span, .success(report), previousNames: self.options.emitsPreviousNames) }
+            if let span, let tracer { Self.finish(span, .success(report), previousNames: self.options.emitsPreviousNames, tracer: tracer) }
             return report
         } catch {
             if let span { Self.fail(span, error) }
@@ -178,6 +178,7 @@ public final class TracedProducer: Service, Sendable {
             let bodySize = self.options.recordsBodySize ? message.value?.withUnsafeBytes { $0.count } : nil
             self.recordAttributes(
                 on: span,
+                tracer: tracer,
                 topic: message.topic,
                 partition: message.partition,
                 key: key,
@@ -194,6 +195,7 @@ public final class TracedProducer: Service, Sendable {
     @usableFromInline
     func recordAttributes(
         on span: any Span,
+        tracer: ActiveTracer,
         topic: String,
         partition: Int32?,
         key: String?,
@@ -201,13 +203,13 @@ public final class TracedProducer: Service, Sendable {
         bodySize: Int?,
         headers: [KafkaHeader]
     ) {
-        var attributes = self.templates.attributes(for: topic)
-        if let partition { attributes.set(MessagingAttribute.partitionID, value: .string(String(partition))) }
-        if let key { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }
-        if isTombstone { attributes.set(MessagingAttribute.tombstone, value: .bool(true)) }
-        if let bodySize { attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(bodySize))) }
-        self.options.captureHeaders(headers, into: &attributes)
-        span.addStartAttributes(attributes)
+        tracer.setStartAttributes(of: span, template: self.templates.template(for: topic), reserving: self.templates.perMessage) { attributes in
+            if let partition { attributes.set(MessagingAttribute.partitionID, value: .string(String(partition))) }
+            if let key { attributes.set(MessagingAttribute.messageKey, value: .string(key)) }
+            if isTombstone { attributes.set(MessagingAttribute.tombstone, value: .bool(true)) }
+            if let bodySize { attributes.set(MessagingAttribute.bodySize, value: .int64(Int64(bodySize))) }
+            self.options.captureHeaders(headers, into: &attributes)
+        }
     }
 
     /// The headers carry the context even when the span is not sampled, with the flag off, so
@@ -235,13 +237,11 @@ public final class TracedProducer: Service, Sendable {
     }
 
     @usableFromInline
-    static func finish(_ span: any Span, _ result: KafkaProducer.DeliveryResult, previousNames: Bool) {
+    static func finish(_ span: any Span, _ result: KafkaProducer.DeliveryResult, previousNames: Bool, tracer: ActiveTracer) {
         switch result {
         case .success(let report):
             if span.isRecording {
-                // One access in place (a tracer whose span edits its attributes in place, as the
-                // built-in one does, copies nothing); `updateAttributes` copies the whole set.
-                Self.addDelivery(report, to: &span.attributes, previousNames: previousNames)
+                tracer.addAttributes(to: span) { Self.addDelivery(report, to: &$0, previousNames: previousNames) }
             }
             span.end()
         case .failure(let error):

@@ -35,7 +35,9 @@ enum TracerLookup {
             return last.tracer
         }
         let active: ActiveTracer
-        if let injecting = instrument as? any SpanContextInjectingTracer {
+        if let templating = instrument as? any SpanContextInjectingTracer & AttributeTemplateTracer {
+            active = .templating(templating)
+        } else if let injecting = instrument as? any SpanContextInjectingTracer {
             active = .injecting(injecting)
         } else if let tracer = instrument as? any Tracer {
             active = .plain(tracer)
@@ -50,17 +52,21 @@ enum TracerLookup {
     }
 }
 
-/// A tracer, and whether it offers ``SpanContextInjectingTracer`` (one existential either way).
+/// A tracer, and which capabilities of `TracingCapabilities` it offers (one existential either
+/// way): ``SpanContextInjectingTracer``, and with it ``AttributeTemplateTracer`` (a tracer offering
+/// only the latter is taken as plain).
 @usableFromInline
-enum ActiveTracer {
+enum ActiveTracer: Sendable {
     case plain(any Tracer)
     case injecting(any SpanContextInjectingTracer)
+    case templating(any SpanContextInjectingTracer & AttributeTemplateTracer)
 
     @usableFromInline
     var tracer: any Tracer {
         switch self {
         case .plain(let tracer): tracer
         case .injecting(let tracer): tracer
+        case .templating(let tracer): tracer
         }
     }
 
@@ -72,7 +78,11 @@ enum ActiveTracer {
         into carrier: inout Carrier,
         using injector: Inject
     ) where Inject.Carrier == Carrier {
-        if case .injecting(let tracer) = self, tracer.injectContext(of: span, into: &carrier, using: injector) { return }
+        switch self {
+        case .plain: break
+        case .injecting(let tracer): if tracer.injectContext(of: span, into: &carrier, using: injector) { return }
+        case .templating(let tracer): if tracer.injectContext(of: span, into: &carrier, using: injector) { return }
+        }
         self.tracer.inject(span.context, into: &carrier, using: injector)
     }
 }

@@ -8,6 +8,7 @@ import Darwin
 import Locking
 import NIOCore
 import Tracing
+import TracingCapabilities
 import TracingSDK
 
 /// Writes `ExportTraceServiceRequest` straight to protobuf wire format, field numbers as in the
@@ -112,7 +113,11 @@ package struct OTLPProtobufWriter: ~Copyable {
         self.varint(6, UInt64(Self.kind(span.kind)))
         self.fixed64(7, span.startNanosecondsSinceEpoch)
         self.fixed64(8, span.endNanosecondsSinceEpoch)
-        self.attributes(9, span.attributes)
+        if let template = span.attributeTemplate {
+            self.spanAttributes(template, own: span.ownAttributes)
+        } else {
+            self.attributes(9, span.ownAttributes)
+        }
         self.varint(10, UInt64(span.droppedAttributeCount))
         for event in span.events {
             self.message(11) { writer in
@@ -154,12 +159,66 @@ package struct OTLPProtobufWriter: ~Copyable {
 
     // MARK: Attributes
 
-    private mutating func attributes(_ field: Int, _ attributes: SpanAttributes) {
-        attributes.forEach { key, value in
-            self.message(field) { keyValue in  // KeyValue
-                keyValue.string(1, key, always: true)
-                keyValue.message(2) { $0.anyValue(value) }
+    /// A template's attributes as a span's `attributes` entries (field 9), encoded once per
+    /// template and copied into every span that has it.
+    final class EncodedTemplate: Sendable {
+        /// Every entry, in the template's order.
+        let bytes: [UInt8]
+        /// Where each entry is in ``bytes``, for a span whose own attributes replace some.
+        let entries: [(key: String, range: Range<Int>)]
+        /// Bit `n` set when a name of `n` UTF-8 bytes is in the template (bit 63: 63 or more).
+        /// Most names a span adds have a length no template name has: no lookup (a string hashed)
+        /// is needed to know they replace nothing.
+        let nameLengths: UInt64
+
+        init(_ attributes: SpanAttributes) {
+            var writer = OTLPProtobufWriter(capacity: 64 * max(attributes.count, 1))
+            var entries: [(key: String, range: Range<Int>)] = []
+            var nameLengths: UInt64 = 0
+            attributes.forEach { key, value in
+                let start = writer.count
+                writer.keyValue(9, key, value)
+                entries.append((key, start..<writer.count))
+                nameLengths |= Self.lengthBit(key)
             }
+            self.nameLengths = nameLengths
+            self.bytes = Array(UnsafeRawBufferPointer(start: writer.base, count: writer.count))
+            self.entries = entries
+        }
+
+        @inline(__always)
+        static func lengthBit(_ name: String) -> UInt64 { 1 << min(name.utf8.count, 63) }
+
+        /// Whether `name` may be one of the template's (a lookup tells for sure).
+        @inline(__always)
+        func mayHave(_ name: String) -> Bool { self.nameLengths & Self.lengthBit(name) != 0 }
+    }
+
+    /// A span's attributes: its template's (but those its own replace), then its own.
+    private mutating func spanAttributes(_ template: SpanAttributeTemplate, own: SpanAttributes) {
+        let encoded = template.prepared(EncodedTemplate.init)
+        var replaces = false
+        if !own.isEmpty {
+            own.forEach { key, _ in replaces = replaces || (encoded.mayHave(key) && template.attributes.get(key) != nil) }
+        }
+        if replaces {
+            encoded.bytes.withUnsafeBytes { bytes in
+                for (key, range) in encoded.entries where own.get(key) == nil { self.raw(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+            }
+        } else {
+            encoded.bytes.withUnsafeBytes { self.raw($0) }
+        }
+        self.attributes(9, own)
+    }
+
+    private mutating func attributes(_ field: Int, _ attributes: SpanAttributes) {
+        attributes.forEach { key, value in self.keyValue(field, key, value) }
+    }
+
+    private mutating func keyValue(_ field: Int, _ key: String, _ value: SpanAttribute) {
+        self.message(field) { keyValue in  // KeyValue
+            keyValue.string(1, key, always: true)
+            keyValue.message(2) { $0.anyValue(value) }
         }
     }
 

@@ -1,4 +1,5 @@
 import Tracing
+import TracingCapabilities
 
 /// The name and version of the library that made a span (OTLP's instrumentation scope).
 public struct InstrumentationScope: Sendable, Hashable {
@@ -89,7 +90,24 @@ public struct FinishedSpan: Sendable {
     public var kind: SpanKind
     public var startNanosecondsSinceEpoch: UInt64
     public var endNanosecondsSinceEpoch: UInt64
-    public var attributes: SpanAttributes
+    /// Every attribute of the span: its ``attributeTemplate``'s with its own over them. Setting
+    /// them replaces both.
+    public var attributes: SpanAttributes {
+        get {
+            guard let template = self.attributeTemplate else { return self.ownAttributes }
+            return self.ownAttributes.isEmpty ? template.attributes : template.attributes.merging(self.ownAttributes)
+        }
+        set {
+            self.ownAttributes = newValue
+            self.attributeTemplate = nil
+        }
+    }
+    /// The attributes the span shares with others by reference (``AttributeTemplateTracer``), or
+    /// `nil`: an exporter may encode them once per template.
+    public private(set) var attributeTemplate: SpanAttributeTemplate?
+    /// The span's own attributes: all of them without a template; with one, those the template
+    /// lacks or whose values they replace.
+    public private(set) var ownAttributes: SpanAttributes
     public var events: [SpanEvent]
     public var links: [FinishedSpanLink]
     public var status: SpanStatus?
@@ -124,6 +142,7 @@ public struct FinishedSpan: Sendable {
     }
 
     /// Creates a finished span, for exporter tests and benchmarks; the tracer makes them otherwise.
+    /// With an `attributeTemplate`, `attributes` are the span's own (over the template's).
     public init(
         spanContext: SpanContext,
         parentSpanID: SpanID?,
@@ -141,7 +160,8 @@ public struct FinishedSpan: Sendable {
         droppedEventCount: Int,
         droppedLinkCount: Int,
         resource: Resource,
-        instrumentationScope: InstrumentationScope
+        instrumentationScope: InstrumentationScope,
+        attributeTemplate: SpanAttributeTemplate? = nil
     ) {
         self.init(
             spanContext: spanContext,
@@ -153,6 +173,7 @@ public struct FinishedSpan: Sendable {
             startNanosecondsSinceEpoch: startNanosecondsSinceEpoch,
             endNanosecondsSinceEpoch: endNanosecondsSinceEpoch,
             attributes: attributes,
+            attributeTemplate: attributeTemplate,
             events: events,
             links: links,
             status: status,
@@ -173,6 +194,7 @@ public struct FinishedSpan: Sendable {
         startNanosecondsSinceEpoch: UInt64,
         endNanosecondsSinceEpoch: UInt64,
         attributes: SpanAttributes,
+        attributeTemplate: SpanAttributeTemplate?,
         events: [SpanEvent],
         links: [FinishedSpanLink],
         status: SpanStatus?,
@@ -189,7 +211,8 @@ public struct FinishedSpan: Sendable {
         self.kind = kind
         self.startNanosecondsSinceEpoch = startNanosecondsSinceEpoch
         self.endNanosecondsSinceEpoch = endNanosecondsSinceEpoch
-        self.attributes = attributes
+        self.ownAttributes = attributes
+        self.attributeTemplate = attributeTemplate
         self.events = events
         self.links = links
         self.status = status
