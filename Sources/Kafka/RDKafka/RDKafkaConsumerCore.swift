@@ -277,6 +277,9 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 _ = self.state.wait(timeout: .milliseconds(100)) { $0.hasRoomOrStopped }
                 continue
             }
+            // The messages the application is done with go first: their memory is reused by this
+            // poll (and freed on the thread that polls, not the application's).
+            self.handleKeeper?.destroyReleased()
             var message = rd_kafka_consumer_poll(handle, 100)
             self.client.refreshClusterID()
             while let current = message {
@@ -320,6 +323,8 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         // last of them (librdkafka's destroy would wait for them).
         if var keeper = self.state.withLock({ _ in self.handleKeeper.take() }) {
             if isKnownUniquelyReferenced(&keeper) {
+                // No message object is left: every one released is in the keeper.
+                keeper.destroyReleased()
                 self.client.destroy()
             } else {
                 self.logger.debug("The application still holds consumed messages: the handle goes with the last of them")

@@ -1,4 +1,5 @@
 import CRDKafka
+import Locking
 import Synchronization
 
 #if canImport(Glibc)
@@ -70,7 +71,8 @@ final class RDKafkaBorrowedMessage: @unchecked Sendable {
     }
 
     deinit {
-        rd_kafka_message_destroy(self.pointer)
+        // Destroyed by the consumer's poll thread (see ``RDKafkaHandleKeeper/release(_:)``).
+        self.keeper.release(self.pointer)
     }
 
     var keyCount: Int { self.pointer.pointee.key == nil ? -1 : self.pointer.pointee.key_len }
@@ -129,14 +131,45 @@ final class RDKafkaBorrowedMessage: @unchecked Sendable {
 /// otherwise the last message released drops the last reference, and the handle is destroyed on
 /// a thread of its own (`rd_kafka_destroy` blocks until librdkafka's threads end, which must
 /// never happen on Swift's cooperative pool nor on one of librdkafka's own threads).
+///
+/// It also collects the messages the application is done with, for the poll thread to destroy
+/// (``destroyReleased()``): librdkafka's messages are allocated on its threads and the poll thread,
+/// and freeing them on the application's threads made those threads contend for the allocator's
+/// arena locks (perf of the raw consumer), besides costing the application's thread the destroy.
 final class RDKafkaHandleKeeper: Sendable {
     let client: RDKafkaClient
+    private let released = Locked(Released())
+
+    private struct Released: @unchecked Sendable {
+        // (Pointers to librdkafka's messages, only destroyed once taken out under the lock.)
+        var messages: [UnsafeMutablePointer<rd_kafka_message_t>] = []
+    }
 
     init(client: RDKafkaClient) {
         self.client = client
     }
 
+    /// Takes a message the application is done with, to be destroyed by ``destroyReleased()``.
+    func release(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        self.released.withLock { $0.messages.append(message) }
+    }
+
+    /// Destroys the messages released so far (the poll thread, once per loop; the handle's
+    /// destroy waits for every message, so also before it).
+    func destroyReleased() {
+        let messages = self.released.withLock { released -> [UnsafeMutablePointer<rd_kafka_message_t>] in
+            guard !released.messages.isEmpty else { return [] }
+            // Swapped for an array of the same capacity: appending never grows it in steady state.
+            var taken: [UnsafeMutablePointer<rd_kafka_message_t>] = []
+            taken.reserveCapacity(released.messages.capacity)
+            swap(&taken, &released.messages)
+            return taken
+        }
+        for message in messages { rd_kafka_message_destroy(message) }
+    }
+
     deinit {
+        self.destroyReleased()
         guard !self.client.isDestroyed else { return }
         let client = self.client
         startPollThread(name: "\(client.name) destroy") { client.destroy() }
