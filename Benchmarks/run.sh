@@ -10,7 +10,10 @@
 #      one, unsampled and sampled), and the floor of the user's path (the user's `withSpan` root span
 #      around a raw send of a message carrying a constant traceparent header, under the cheapest
 #      tracer the API allows and under the built-in one; the raw send with that header alone; the
-#      root span through `tracer.withSpan` instead of the global function) in alternating rounds
+#      root span through `tracer.withSpan` instead of the global function), and the floor of a
+#      traced handler (the raw consumer's loop with each message's traceparent read and a span of
+#      that cheapest tracer made current around a handler closure; and without making it current,
+#      the task-local binding's share) in alternating rounds
 #      with the same message count and size,
 #      and prints the median of each as a table: throughput, ratio to C, ns, CPU time (consumers:
 #      every thread) and allocations per message, spans exported and dropped, peak memory; the
@@ -85,6 +88,8 @@ for round in $(seq "$ROUNDS"); do
     run "Swift-KafkaConsumer" "$SWIFT" consume raw "$SERVERS" consume-source "$CONSUME_COUNT"
     run "TracedConsumer,unsampled" "$SWIFT" consume traced-unsampled "$SERVERS" consume-source "$CONSUME_COUNT"
     run "TracedConsumer,sampled+OTLP" "$SWIFT" consume traced-sampled "$SERVERS" consume-source "$CONSUME_COUNT" "$OTLP"
+    run "floor:handler-span(minimal-tracer)+KafkaConsumer" "$SWIFT" consume floor-minimal-tracer "$SERVERS" consume-source "$CONSUME_COUNT"
+    run "floor:handler-span(minimal-tracer),not-made-current+KafkaConsumer" "$SWIFT" consume floor-minimal-tracer-unbound "$SERVERS" consume-source "$CONSUME_COUNT"
 done
 
 python3 - "$RESULTS" <<'PY'
@@ -114,7 +119,7 @@ for name in rows:
     )
     # A consumer that hands headers to its application asks librdkafka for them, which parses
     # (and allocates) even an empty header list: also compare with C doing the same.
-    if name.startswith("Swift-KafkaConsumer") or name.startswith("TracedConsumer"):
+    if "onsumer" in name and not name.startswith("C-"):
         with_header = "C-consumer+headers-read"
     messages = median(name, "messages")
     allocations = median(name, "allocations")

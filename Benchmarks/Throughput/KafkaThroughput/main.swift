@@ -19,9 +19,13 @@
 //                 allows — `MinimalTracer` below — and under the built-in tracer, unsampled)
 //   KafkaThroughput consume SCENARIO SERVERS TOPIC COUNT [OTLP_ENDPOINT]
 //       SCENARIO: raw | traced-unsampled | traced-sampled (every span exported when an endpoint
-//                 is given; without one, recorded and dropped: the export's share). Timed, like
-//                 the C consumer, from the first message to the last one handled (sampled: and
-//                 the spans flushed), not the close; CPU time of every thread over the same span.
+//                 is given; without one, recorded and dropped: the export's share) |
+//                 floor-minimal-tracer (the least any tracer's handler span costs through the API:
+//                 the raw loop, each message's `traceparent` read, a span of `MinimalTracer`
+//                 made current around a handler closure) | floor-minimal-tracer-unbound (the same
+//                 without making the span current: the binding's share). Timed, like the C
+//                 consumer, from the first message to the last one handled (sampled: and the spans
+//                 flushed), not the close; CPU time of every thread over the same span.
 //   KafkaThroughput sink [hang] an OTLP/HTTP collector that accepts everything (or, with hang,
 //                               reads requests and never answers); prints its port
 //
@@ -46,7 +50,7 @@ func usage() -> Never {
         Data(
             """
             usage: KafkaThroughput produce raw|raw-header|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down|root-unsampled|root-sampled|root-direct-unsampled|floor-minimal-tracer|floor-sdk-root SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
-                   KafkaThroughput consume raw|traced-unsampled|traced-sampled SERVERS TOPIC COUNT [OTLP_ENDPOINT]
+                   KafkaThroughput consume raw|traced-unsampled|traced-sampled|floor-minimal-tracer|floor-minimal-tracer-unbound SERVERS TOPIC COUNT [OTLP_ENDPOINT]
                    KafkaThroughput sink [hang]
 
             """.utf8
@@ -222,13 +226,38 @@ func consume(scenario: String, servers: String, topic: String, count: Int, endpo
     var cpuStart = 0.0
     var cpuEnd: Double?
     switch scenario {
-    case "raw":
+    case "raw", "floor-minimal-tracer", "floor-minimal-tracer-unbound":
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-        for try await _ in consumer.messages {
+        // The floor rows: what a traced handler costs at the least through
+        // swift-distributed-tracing, whatever the tracer: the producer's context found in the
+        // headers (here only read: the minimal tracer parses nothing), a span started and made
+        // current for the handler (the task-local binding), the handler called as a closure, the
+        // span ended. The tracer is held (no lookup) and records nothing.
+        let floor = scenario != "raw"
+        let bindsSpan = scenario == "floor-minimal-tracer"
+        let tracer = MinimalTracer()
+        let seen = Atomic<Int>(0)
+        let handler: @Sendable (KafkaConsumerMessage) async throws -> Void = { _ in seen.add(1, ordering: .relaxed) }
+        for try await message in consumer.messages {
             if received == 0 {
                 start = .now
                 cpuStart = cpuSeconds()
                 Allocations.start()
+            }
+            if floor {
+                var context = ServiceContext.topLevel
+                if message.headerValue(forKey: "traceparent") != nil {
+                    tracer.extract(message, into: &context, using: KafkaConsumerMessageExtractor())
+                }
+                let span = tracer.startSpan("process bench", context: context, ofKind: .consumer)
+                if bindsSpan {
+                    try await ServiceContext.withValue(span.context) { try await handler(message) }
+                } else {
+                    // Not a design anyone can ship (the handler would not see its span as
+                    // current): measures what the task-local binding costs of the floor.
+                    try await handler(message)
+                }
+                span.end()
             }
             received += 1
             if received == count {
