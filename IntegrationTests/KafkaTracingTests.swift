@@ -13,9 +13,9 @@ struct TraceCapture {
     let exporter = InMemorySpanExporter()
     let provider: TracerProvider
 
-    init(sampler: (any Sampler)? = nil) {
+    init(sampler: (any Sampler)? = nil, environment: [String: String] = [:]) {
         self.provider = TracerProvider(
-            configuration: .init(serviceName: "tests", sampler: sampler, exporters: [self.exporter], exportsImmediately: true, environment: [:])
+            configuration: .init(serviceName: "tests", sampler: sampler, exporters: [self.exporter], exportsImmediately: true, environment: environment)
         )
     }
 
@@ -175,6 +175,31 @@ extension KafkaIntegrationTests {
             #expect(span.status?.code == .error)
             #expect(span.attributes.get("error.type") == .string("INVALID_RECORD"))
             #expect(span.events.map(\.name) == ["exception"])
+            await producer.close()
+        }
+    }
+
+    @Test("under a value length limit the topic's attributes are shortened too: the tracer declines the shared template and the spans get their own")
+    func templateDeclinedUnderLimits() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let topic = try await cluster.makeTopic("limited", partitions: 1)
+            let capture = TraceCapture(environment: ["OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "5"])
+            let producer = TracedProducer(wrapping: try KafkaProducer(configuration: cluster.producerConfiguration(), logger: TestCluster.quietLogger))
+            try await withTracer(capture.tracer) {
+                _ = try await producer.sendAndWait(KafkaProducerMessage(topic: topic, key: "a-long-key", value: "v"))
+                let consumer = try self.tracedConsumer(cluster, topic: topic)
+                try await self.consume(1, with: consumer) { _ in }
+            }
+            let spans = await capture.spans()
+            for name in ["send \(topic)", "process \(topic)"] {
+                let span = try capture.span(named: name, in: spans)
+                #expect(span.attributeTemplate == nil, "\(name) kept a template its values could not be shortened in")
+                #expect(span.attributes.get("messaging.destination.name") == .string(String(topic.prefix(5))))
+                #expect(span.attributes.get("messaging.kafka.message.key") == .string("a-lon"))
+                #expect(span.attributes.get("messaging.system") == .string("kafka"))
+                #expect(span.attributes.get("messaging.kafka.offset") == .int64(0))
+            }
             await producer.close()
         }
     }
