@@ -19,8 +19,8 @@ public final class ConditionLocked<Value: ~Copyable>: @unchecked Sendable {
     @usableFromInline var value: Value
     /// What each thread in ``wait(timeout:until:)`` waits for (read and written under the lock;
     /// each entry lives only while its waiter is inside `wait`).
-    @usableFromInline var waiters: [(id: Int, ready: (borrowing Value) -> Bool)] = []
-    @usableFromInline var nextWaiterID = 0
+    @usableFromInline @exclusivity(unchecked) var waiters: [(id: Int, ready: (borrowing Value) -> Bool)] = []
+    @usableFromInline @exclusivity(unchecked) var nextWaiterID = 0
 
     public init(_ value: consuming Value) {
         self.value = value

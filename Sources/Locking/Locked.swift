@@ -16,7 +16,7 @@ import Darwin
 public final class Locked<Value: ~Copyable>: @unchecked Sendable {
     // (Sendable like `Mutex`: the value is only reached under the lock.)
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    @usableFromInline var value: Value
+    @usableFromInline @exclusivity(unchecked) var value: Value
 
     public init(_ value: consuming Value) {
         self.value = value
