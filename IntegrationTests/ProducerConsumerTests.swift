@@ -238,6 +238,35 @@ struct KafkaIntegrationTests {
         }
     }
 
+    @Test("commit() commits an offset stored just before it, while the poll thread is not polling (its buffer is full)")
+    func commitTakesTheOffsetJustStored() async throws {
+        try await withLeakCheck {
+            let cluster = try TestCluster()
+            let topic = try await cluster.makeTopic("commit-now", partitions: 1)
+            let producer = try cluster.makeProducer()
+            for index in 0..<20 { try await producer.send(KafkaProducerMessage(topic: topic, value: "m\(index)")) }
+            await producer.flush()
+            var configuration = cluster.consumerConfiguration(group: "commit-now-\(UUID())", topics: [topic])
+            configuration.offsetStorage = .manual
+            configuration.maxBufferedMessages = 4
+            configuration.commitInterval = .seconds(600)  // no periodic commit: only ours
+            let consumer = try KafkaConsumer(configuration: configuration, logger: cluster.logger)
+            let reports = Locked<[KafkaCommitReport]>([])
+            consumer.onCommit { report in reports.withLock { $0.append(report) } }
+            var iterator = consumer.messages.makeAsyncIterator()
+            let first = try #require(try await iterator.next())
+            // The poll thread buffers more than 4 messages and then waits for room, polling no more:
+            // the offset stored now reaches librdkafka only through the commit itself.
+            try await Task.sleep(for: .milliseconds(500))
+            try consumer.storeOffset(first)
+            try await consumer.commit()
+            let manual = reports.withLock { $0.first { $0.reason == .manual } }
+            #expect(manual?.offsets == [KafkaTopicPartition(topic: topic, partition: 0): first.offset + 1])
+            await consumer.close()
+            await producer.close()
+        }
+    }
+
     @Test("a consumer that restarts resumes from its committed offset: nothing lost, nothing repeated")
     func restartResumesFromCommittedOffset() async throws {
         try await withLeakCheck {

@@ -154,7 +154,7 @@ struct RDKafkaConsumerStateMachineTests {
         var machine = self.machine()
         guard case .wait = machine.close("first", now: Self.t0) else { Issue.record("did not wait"); return }
         guard case .wait = machine.close("second", now: Self.t0) else { Issue.record("did not wait"); return }
-        #expect(machine.phase == .closeRequested(at: Self.t0))  // the first request's instant stays
+        #expect(machine.phase == .closeRequested(at: MonotonicInstant(Self.t0)))  // the first request's instant stays
         #expect(machine.nextPollAction(now: Self.t0) == .close)
         _ = machine.closingStarted()
         #expect(!machine.acceptsHandleUse)

@@ -26,17 +26,24 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     private let commitObserver = Locked<(@Sendable (KafkaCommitReport) -> Void)?>(nil)
     /// librdkafka's handle of each topic whose offsets were stored, released before the client
     /// is destroyed. Only touched with ``state``'s lock held.
-    private nonisolated(unsafe) var topicHandles: [String: OpaquePointer] = [:]
+    @exclusivity(unchecked) private nonisolated(unsafe) var topicHandles: [String: OpaquePointer] = [:]
     /// The last entry of ``topicHandles`` used (same lock).
-    private nonisolated(unsafe) var lastTopicHandle: (topic: String, handle: OpaquePointer)?
+    @exclusivity(unchecked) private nonisolated(unsafe) var lastTopicHandle: (topic: String, handle: OpaquePointer)?
+    /// The offsets the application is done with, latest per partition, not yet given to
+    /// librdkafka: the poll thread stores them before each poll, and every commit first (see
+    /// ``flushPendingOffsets()``). Storing one through librdkafka costs several of its locks;
+    /// here it is an assignment. Only touched with ``state``'s lock held.
+    @exclusivity(unchecked) private nonisolated(unsafe) var pendingOffsets: [Done] = []
+    /// The entry of ``pendingOffsets`` written last (same lock).
+    @exclusivity(unchecked) private nonisolated(unsafe) var lastPendingOffset = 0
     /// The topic name of the last message handed out, reused while messages come from the same
     /// topic (a topic name longer than 15 bytes would otherwise be allocated per message). Only
     /// touched with ``state``'s lock held.
-    private nonisolated(unsafe) var lastTopic = ""
+    @exclusivity(unchecked) private nonisolated(unsafe) var lastTopic = ""
     /// The consumer's hold on its handle, which every message handed out shares
     /// (``RDKafkaHandleKeeper``); given up when the consumer has closed. Only touched with
     /// ``state``'s lock held.
-    private nonisolated(unsafe) var handleKeeper: RDKafkaHandleKeeper?
+    @exclusivity(unchecked) private nonisolated(unsafe) var handleKeeper: RDKafkaHandleKeeper?
 
     init(configuration: KafkaConsumerConfiguration, logger: Logger) throws(KafkaError) {
         try configuration.validate()
@@ -88,8 +95,15 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// meanwhile).
     private func handOut(_ fetched: RDKafkaFetchedMessage) -> KafkaConsumerMessage {
         let m = fetched.pointer.pointee
-        let name = rd_kafka_topic_name(m.rkt)!
-        if !self.lastTopic.withCString({ strcmp($0, name) == 0 }) { self.lastTopic = String(cString: name) }
+        // A message of the topic whose offset was stored last carries the handle kept for it (a
+        // handle this consumer holds, so its address cannot be reused by another topic): its
+        // name is known without reading it. Otherwise the name is compared with the last one.
+        if let last = self.lastTopicHandle, m.rkt == last.handle {
+            self.lastTopic = last.topic
+        } else {
+            let name = rd_kafka_topic_name(m.rkt)!
+            if !self.lastTopic.withCString({ strcmp($0, name) == 0 }) { self.lastTopic = String(cString: name) }
+        }
         // The keeper is given up once the consumer has closed. A task resumed with a message just
         // before may wrap it after that: a keeper of its own then keeps the client for it (the
         // handle's destroy, already begun, waits for the message in any case).
@@ -111,16 +125,16 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     ///   sequence's iterator stores the previous message's this way).
     nonisolated(nonsending) func next(storingOffsetOf done: Done? = nil) async throws -> KafkaConsumerMessage? {
         // Fast path: a buffered message, or the end, without suspending.
-        let (stored, next) = self.state.withLock { state -> (rd_kafka_resp_err_t?, Result<KafkaConsumerMessage?, KafkaError>?) in
-            let stored = done.flatMap { self.storeOffsetLocked(state, $0) }
+        let next = self.state.withLock { state -> Result<KafkaConsumerMessage?, KafkaError>? in
+            // (Once closing started it is not stored: the sequence ends, the group reads it again.)
+            if let done { _ = self.storeOffsetLocked(state, done) }
             switch state.next() {
-            case .message(let fetched): return (stored, .success(self.handOut(fetched)))
-            case .end(let failure?): return (stored, .failure(failure))
-            case .end(nil): return (stored, .success(nil))
-            case .wait: return (stored, nil)
+            case .message(let fetched): return .success(self.handOut(fetched))
+            case .end(let failure?): return .failure(failure)
+            case .end(nil): return .success(nil)
+            case .wait: return nil
             }
         }
-        if let done { self.logStoreOutcome(done, stored) }
         if let next { return try next.get() }
         self.start()
         // The poll thread resumes the waiter with librdkafka's message as fetched, and this task
@@ -156,20 +170,58 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
     /// Stores `offset + 1` for the message's partition, to be committed by the client.
     /// Offsets of partitions no longer assigned are skipped: their new owner reads them again.
     func storeOffset(topic: String, partition: Int32, offset: Int64) throws(KafkaError) {
-        let done = (topic, partition, offset)
-        guard let result = self.state.withLock({ self.storeOffsetLocked($0, done) }) else {
+        guard self.state.withLock({ self.storeOffsetLocked($0, (topic, partition, offset)) }) else {
             throw KafkaError.closed("the consumer (the offset of \(topic)[\(partition)]@\(offset) was not stored)")
         }
-        self.logStoreOutcome(done, result)
     }
 
-    /// Stores a message's offset, with ``state``'s lock held (so the poll thread cannot start
-    /// closing, and destroy the handle, meanwhile); `nil` once closing started.
-    private func storeOffsetLocked(_ state: borrowing StateMachine, _ done: Done) -> rd_kafka_resp_err_t? {
-        guard state.acceptsHandleUse else { return nil }
+    /// Takes a message's offset to store, with ``state``'s lock held; `false` once closing started
+    /// (the closing commit has begun or is done).
+    private func storeOffsetLocked(_ state: borrowing StateMachine, _ done: Done) -> Bool {
+        guard state.acceptsHandleUse else { return false }
+        // Messages mostly come in runs of one partition: the entry written last is checked first
+        // (its topic is the same string as the message's, so comparing is a pointer comparison).
+        let last = self.lastPendingOffset
+        if last < self.pendingOffsets.count, self.pendingOffsets[last].partition == done.partition,
+            self.pendingOffsets[last].topic == done.topic
+        {
+            self.pendingOffsets[last].offset = done.offset
+        } else if let index = self.pendingOffsets.firstIndex(where: { $0.partition == done.partition && $0.topic == done.topic }) {
+            self.pendingOffsets[index].offset = done.offset
+            self.lastPendingOffset = index
+        } else {
+            self.pendingOffsets.append(done)
+            self.lastPendingOffset = self.pendingOffsets.count - 1
+        }
+        return true
+    }
+
+    /// Gives the pending offsets to librdkafka (``pendingOffsets``), which commits them: the poll
+    /// thread calls it before each poll and before closing, and every commit of ours first.
+    private func flushPendingOffsets() {
+        let notStored = self.state.withLock { _ -> [Done] in
+            guard !self.pendingOffsets.isEmpty else { return [] }
+            var notStored: [Done] = []
+            for done in self.pendingOffsets where self.storeNow(done) != RD_KAFKA_RESP_ERR_NO_ERROR {
+                notStored.append(done)
+            }
+            self.pendingOffsets.removeAll(keepingCapacity: true)
+            return notStored
+        }
+        for done in notStored {
+            self.logger.debug(
+                "Offset not stored: the partition is no longer assigned to this consumer",
+                metadata: ["kafka.partition": "\(done.topic)[\(done.partition)]", "kafka.offset": "\(done.offset)"]
+            )
+        }
+    }
+
+    /// Stores an offset in librdkafka, with ``state``'s lock held (the handle is not destroyed
+    /// meanwhile: the poll thread destroys it after its last flush).
+    private func storeNow(_ done: Done) -> rd_kafka_resp_err_t {
         // Through the topic's handle, kept for the consumer's life: no list to allocate and free
-        // per message (rd_kafka_offsets_store cost four allocations per message); the last one
-        // used is checked first (a string comparison instead of hashing the name).
+        // (rd_kafka_offsets_store cost four allocations per call); the last one used is checked
+        // first (a string comparison instead of hashing the name).
         let topicHandle: OpaquePointer
         if let last = self.lastTopicHandle, last.topic == done.topic {
             topicHandle = last.handle
@@ -182,14 +234,6 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         }
         self.lastTopicHandle = (done.topic, topicHandle)
         return rd_kafka_offset_store(topicHandle, done.partition, done.offset)  // stores offset + 1
-    }
-
-    private func logStoreOutcome(_ done: Done, _ result: rd_kafka_resp_err_t?) {
-        guard let result, result != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
-        self.logger.debug(
-            "Offset not stored: the partition is no longer assigned to this consumer",
-            metadata: ["kafka.partition": "\(done.topic)[\(done.partition)]", "kafka.offset": "\(done.offset)"]
-        )
     }
 
     /// Commits the stored offsets now, waiting for the broker's answer on a thread of the
@@ -208,6 +252,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
 
     /// Commits the stored offsets and waits for the answer (blocking), reporting the commit.
     private func commitStored(reason: KafkaCommitReport.Reason) -> rd_kafka_resp_err_t {
+        self.flushPendingOffsets()
         let (error, outcome, start, end) = RDKafkaCommit.commitStored(self.client.handle)
         if let report = outcome.report(reason: reason, start: start, end: end) { self.reportCommit(report) }
         return error
@@ -280,6 +325,7 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
             // The messages the application is done with go first: their memory is reused by this
             // poll (and freed on the thread that polls, not the application's).
             self.handleKeeper?.destroyReleased()
+            self.flushPendingOffsets()
             var message = rd_kafka_consumer_poll(handle, 100)
             self.client.refreshClusterID()
             while let current = message {
@@ -301,6 +347,8 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         for fetched in self.state.withLock({ $0.closingStarted() }) { fetched.destroy() }
         // Calls on the handle in progress (a commit) finish first; each one's end wakes us.
         _ = self.state.wait { !$0.hasHandleUsers }
+        // No offset is taken any more (closing started): the last ones go before the commit.
+        self.flushPendingOffsets()
         if self.observesCommits {
             // Commit here, so the observer learns what closing committed (librdkafka's own
             // commit inside close reports nothing, and then finds nothing left to commit).

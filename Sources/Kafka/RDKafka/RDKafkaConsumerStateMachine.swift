@@ -14,7 +14,7 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
         /// thread waits until the application is done with the one in hand (it calls `close()`,
         /// or asks for the next message and gets the end), so that its offset is stored and
         /// committed, then closes — or until the grace period ends.
-        case closeRequested(at: ContinuousClock.Instant)
+        case closeRequested(at: MonotonicInstant)
         /// The poll thread is committing, leaving the group and destroying the handle.
         case closing
         /// The handle is destroyed.
@@ -199,7 +199,7 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
         case .running:
             return self.buffer.count >= self.maxBuffered ? .waitForRoom : .poll
         case .closeRequested(let at):
-            let remaining = self.closeGracePeriod - (now - at)
+            let remaining = self.closeGracePeriod - (MonotonicInstant(now) - at)
             return self.applicationDone || remaining <= .zero ? .close : .waitForApplication(remaining)
         case .closing, .closed:
             return .close
@@ -297,7 +297,7 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
 
     private mutating func requestCloseOnly(now: ContinuousClock.Instant) {
         guard case .running = self.phase else { return }
-        self.phase = .closeRequested(at: now)
+        self.phase = .closeRequested(at: MonotonicInstant(now))
         // A task waiting for a message gets the end now: it holds no message (unless it handed
         // earlier ones on to other tasks).
         self.applicationDone = self.applicationDone || (self.waiter != nil && !self.applicationHandsOn)
@@ -308,4 +308,21 @@ struct RDKafkaConsumerStateMachine<Message, Waiter, CloseWaiter> {
         defer { self.waiter = nil }
         return self.waiter
     }
+}
+
+/// A `ContinuousClock` instant held as the time since a fixed origin of the process.
+///
+/// `ContinuousClock.Instant` is not frozen (its layout is the standard library's to change): a
+/// state that held one, even in a case of its phase, was copied and switched over through runtime
+/// metadata at each access — a copy of the consumer's phase per message handed out. `Duration` is
+/// frozen.
+struct MonotonicInstant: Hashable, Sendable {
+    private static let origin = ContinuousClock.now
+    let sinceOrigin: Duration
+
+    init(_ instant: ContinuousClock.Instant) {
+        self.sinceOrigin = instant - Self.origin
+    }
+
+    static func - (lhs: Self, rhs: Self) -> Duration { lhs.sinceOrigin - rhs.sinceOrigin }
 }

@@ -63,7 +63,7 @@ final class RDKafkaBorrowedMessage: @unchecked Sendable {
     /// writes it there without a lock, so two threads reading one message's headers for the first
     /// time must not both call it.
     private let headerState = Atomic<Int>(0)
-    private nonisolated(unsafe) var parsedHeaders: OpaquePointer?
+    @exclusivity(unchecked) private nonisolated(unsafe) var parsedHeaders: OpaquePointer?
 
     init(_ fetched: RDKafkaFetchedMessage, keeper: RDKafkaHandleKeeper) {
         self.pointer = fetched.pointer
