@@ -93,10 +93,7 @@ public struct FinishedSpan: Sendable {
     /// Every attribute of the span: its ``attributeTemplate``'s with its own over them. Setting
     /// them replaces both.
     public var attributes: SpanAttributes {
-        get {
-            guard let template = self.attributeTemplate else { return self.ownAttributes }
-            return self.ownAttributes.isEmpty ? template.attributes : template.attributes.merging(self.ownAttributes)
-        }
+        get { SpanAttributes.merged(template: self.attributeTemplate, own: self.ownAttributes) }
         set {
             self.ownAttributes = newValue
             self.attributeTemplate = nil

@@ -404,11 +404,7 @@ final class RecordingSpan: StartedSpan, @unchecked Sendable {
 
 extension RecordingSpan.State {
     /// The template's attributes with the span's own over them.
-    var mergedAttributes: SpanAttributes {
-        guard let template else { return self.attributes }
-        guard !self.attributes.isEmpty else { return template.attributes }
-        return template.attributes.merging(self.attributes)
-    }
+    var mergedAttributes: SpanAttributes { SpanAttributes.merged(template: self.template, own: self.attributes) }
 }
 
 extension SpanAttributes {
@@ -417,6 +413,12 @@ extension SpanAttributes {
         var merged = self
         merged.merge(other)
         return merged
+    }
+
+    /// A span's attributes: its template's (if any) with its own over them.
+    static func merged(template: SpanAttributeTemplate?, own: SpanAttributes) -> SpanAttributes {
+        guard let template else { return own }
+        return own.isEmpty ? template.attributes : template.attributes.merging(own)
     }
 }
 
