@@ -363,6 +363,20 @@ struct OTLPExporterTests {
         #expect(exporter.statistics.exportedSpans == 3)
     }
 
+    @Test("a partial success in a JSON answer (a Content-Type naming json, with parameters) is counted")
+    func partialSuccessJSON() async throws {
+        let receiver = try await OTLPReceiver.start()
+        defer { Task { await receiver.stop() } }
+        var response = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse()
+        response.partialSuccess.rejectedSpans = 1
+        response.partialSuccess.errorMessage = "span too old"
+        receiver.script(.init(headers: [("Content-Type", "application/json; charset=utf-8")], body: try response.jsonUTF8Bytes() as [UInt8]))
+        let exporter = try exporter(receiver)
+        try await exporter.export([sampleSpan(), sampleSpan()])
+        #expect(exporter.statistics.rejectedSpans == 1)
+        #expect(exporter.statistics.exportedSpans == 2)
+    }
+
     @Test("behind the batch processor, a failing collector never blocks the caller and drops are counted")
     func neverInTheWay() async throws {
         let receiver = try await OTLPReceiver.start()

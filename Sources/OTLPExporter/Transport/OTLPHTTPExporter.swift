@@ -164,7 +164,7 @@ public final class OTLPHTTPExporter: SpanExporter {
                 if (200..<300).contains(status) {
                     self.counters.responded(
                         Array(responseBody.readableBytesView),
-                        isJSON: response.headers.first(name: "Content-Type")?.contains("json") ?? false
+                        isJSON: response.headers.first(name: "Content-Type")?.utf8.firstRange(of: "json".utf8) != nil
                     )
                     return .done
                 }
