@@ -442,8 +442,14 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
                 }
             }
             let revoked = Set(partitions)
-            // Buffered messages of revoked partitions go to their new owner instead.
-            let purged = self.state.withLock { $0.revoked(revoked) { $0.topicPartition } }
+            // Buffered messages of revoked partitions go to their new owner instead. Offsets still
+            // pending for them (only when the partitions were lost: a revocation's commit took
+            // the others) are not ours to store any more: stored after a later assignment of the
+            // same partition, they could move its committed offset back.
+            let purged = self.state.withLock { state in
+                self.pendingOffsets.removeAll { revoked.contains(KafkaTopicPartition(topic: $0.topic, partition: $0.partition)) }
+                return state.revoked(revoked) { $0.topicPartition }
+            }
             for fetched in purged { fetched.destroy() }
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(handle, event.partitions) {
