@@ -16,11 +16,15 @@ enum RDKafkaHeaders {
         guard !headers.isEmpty else { return nil }
         let list = rd_kafka_headers_new(headers.count)!
         for header in headers {
-            header.withValueBytes { bytes in
-                if let bytes {
-                    _ = rd_kafka_header_add(list, header.key, -1, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), bytes.count)
-                } else {
-                    _ = rd_kafka_header_add(list, header.key, -1, nil, 0)
+            // The name through `withCString`, which reads a native string in place: passed as a
+            // `String` argument, it was converted with `utf8CString`, an array allocated per header.
+            header.key.withCString { name in
+                header.withValueBytes { bytes in
+                    if let bytes {
+                        _ = rd_kafka_header_add(list, name, -1, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), bytes.count)
+                    } else {
+                        _ = rd_kafka_header_add(list, name, -1, nil, 0)
+                    }
                 }
             }
         }
