@@ -181,12 +181,11 @@ final class RDKafkaConsumerCore: @unchecked Sendable {
         guard state.acceptsHandleUse else { return false }
         // Messages mostly come in runs of one partition: the entry written last is checked first
         // (its topic is the same string as the message's, so comparing is a pointer comparison).
+        let samePartition: (Done) -> Bool = { $0.partition == done.partition && $0.topic == done.topic }
         let last = self.lastPendingOffset
-        if last < self.pendingOffsets.count, self.pendingOffsets[last].partition == done.partition,
-            self.pendingOffsets[last].topic == done.topic
-        {
+        if last < self.pendingOffsets.count, samePartition(self.pendingOffsets[last]) {
             self.pendingOffsets[last].offset = done.offset
-        } else if let index = self.pendingOffsets.firstIndex(where: { $0.partition == done.partition && $0.topic == done.topic }) {
+        } else if let index = self.pendingOffsets.firstIndex(where: samePartition) {
             self.pendingOffsets[index].offset = done.offset
             self.lastPendingOffset = index
         } else {
