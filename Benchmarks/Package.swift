@@ -23,6 +23,7 @@ let package = Package(
             name: "BenchmarkSupport",
             dependencies: [
                 .product(name: "TracingSDK", package: "swift-kafka-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

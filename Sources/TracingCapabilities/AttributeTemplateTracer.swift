@@ -54,16 +54,16 @@ public protocol AttributeTemplateTracer: Tracer {
     /// Gives `span`, which has no attributes yet, the template's attributes by reference and then
     /// `attributes` (which win over the template's of the same name). The span keeps `attributes`
     /// as they are, capacity included: reserve room in them for what ``addAttributes(to:_:)`` will
-    /// add, so that adding does not grow the dictionary.
+    /// add, so that adding does not grow the list.
     /// - Returns: `false`, having changed nothing, when the span is not one of this tracer's, or it
     ///   already has attributes, or the limits the tracer applies need the attributes merged: the
     ///   caller then sets the merged attributes itself.
-    func setStartAttributes(of span: any Tracing.Span, template: SpanAttributeTemplate, adding attributes: SpanAttributes) -> Bool
+    func setStartAttributes(of span: any Tracing.Span, template: SpanAttributeTemplate, adding attributes: SpanAttributeList) -> Bool
 
     /// Adds or replaces attributes of `span` through `update`, which sees only the span's own
     /// attributes (not its template's): for instrumentation that sets names it knows are new, such
     /// as the offset of a delivered message. A name set here wins over the template's.
     /// - Returns: `false`, having not called `update`, when the span is not one of this tracer's:
     ///   the caller then edits `span.attributes`.
-    func addAttributes(to span: any Tracing.Span, _ update: (inout SpanAttributes) -> Void) -> Bool
+    func addAttributes(to span: any Tracing.Span, _ update: (inout SpanAttributeList) -> Void) -> Bool
 }

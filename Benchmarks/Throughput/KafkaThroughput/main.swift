@@ -26,8 +26,17 @@
 //                 without making the span current: the binding's share). Timed, like the C
 //                 consumer, from the first message to the last one handled (sampled: and the spans
 //                 flushed), not the close; CPU time of every thread over the same span.
+//   KafkaThroughput export ROUNDS BATCH OTLP_ENDPOINT encode|send
+//       The OTLP/HTTP exporter alone, no Kafka: a batch of BATCH Kafka-like spans (8 attributes
+//       each, no template) encoded, or encoded and sent, ROUNDS times one after another; CPU per
+//       export.
+//   KafkaThroughput process COUNT OTLP_ENDPOINT
+//       The built-in tracer's pipeline alone, no Kafka: COUNT sampled spans started, given an
+//       attribute, ended, batched and exported over OTLP/HTTP; CPU per span.
 //   KafkaThroughput sink [hang] an OTLP/HTTP collector that accepts everything (or, with hang,
 //                               reads requests and never answers); prints its port
+//
+// BENCH_BATCH: the export batch size of the scenarios that use the default (512, OpenTelemetry's).
 //
 // Each prints `result messages=N seconds=S allocations=A …` like the C program, plus the peak
 // resident memory.
@@ -51,6 +60,8 @@ func usage() -> Never {
             """
             usage: KafkaThroughput produce raw|raw-header|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down|root-unsampled|root-sampled|root-direct-unsampled|floor-minimal-tracer|floor-sdk-root SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
                    KafkaThroughput consume raw|traced-unsampled|traced-sampled|floor-minimal-tracer|floor-minimal-tracer-unbound SERVERS TOPIC COUNT [OTLP_ENDPOINT]
+                   KafkaThroughput export ROUNDS BATCH OTLP_ENDPOINT encode|send
+                   KafkaThroughput process COUNT OTLP_ENDPOINT
                    KafkaThroughput sink [hang]
 
             """.utf8
@@ -87,7 +98,7 @@ func makeProvider(
     endpoint: String?,
     count: Int,
     deepQueue: Bool = true,
-    batchSize: Int = 512
+    batchSize: Int = ProcessInfo.processInfo.environment["BENCH_BATCH"].flatMap { Int($0) } ?? 512
 ) -> TracerProvider {
     var batch = BatchSpanProcessor.Configuration()
     batch.maxQueueSize = deepQueue ? min(max(count, 2048), 1 << 20) : 2048
@@ -366,6 +377,54 @@ func sink(hangs: Bool) async throws {
     try await channel.close()
 }
 
+
+/// CPU per OTLP/HTTP export of `batchSize` spans (encoded only, or sent), `rounds` times.
+func exportLoop(rounds: Int, batchSize: Int, endpoint: String, sends: Bool) async throws {
+    let resource = Resource.detected()
+    let batch = (0..<batchSize).map { kafkaSpan($0, resource: resource) }
+    let exporter = try OTLPHTTPExporter(configuration: .init(endpoint: endpoint, environment: [:]), logger: logger)
+    try await exporter.export(batch)  // (the connection made)
+    let cpuStart = cpuSeconds()
+    let start = ContinuousClock.now
+    Allocations.start()
+    for _ in 0..<rounds {
+        if sends {
+            try await exporter.export(batch)
+        } else {
+            _ = try exporter.encodeForBenchmark(batch)
+        }
+    }
+    let allocations = Allocations.stop()
+    let elapsed = ContinuousClock.now - start
+    let cpu = cpuSeconds() - cpuStart
+    print(
+        "result messages=\(rounds * batchSize) seconds=\(seconds(elapsed)) allocations=\(allocations) cpu_seconds=\(cpu)"
+            + " cpu_us_per_export=\(cpu / Double(rounds) * 1e6)"
+    )
+}
+
+/// CPU per span started, ended and exported by the built-in tracer's batch processor over
+/// OTLP/HTTP (the default batch size unless BENCH_BATCH says otherwise).
+func processLoop(count: Int, endpoint: String) async throws {
+    let provider = makeProvider(sampled: true, endpoint: endpoint, count: count)
+    let tracer = provider.tracer
+    let cpuStart = cpuSeconds()
+    let start = ContinuousClock.now
+    Allocations.start()
+    for index in 0..<count {
+        let span = tracer.startSpan("process orders", ofKind: .consumer)
+        span.attributes["messaging.kafka.offset"] = index
+        span.end()
+        if index % 64 == 0 { await Task.yield() }
+    }
+    await provider.forceFlush()
+    let allocations = Allocations.stop()
+    let elapsed = ContinuousClock.now - start
+    let cpu = cpuSeconds() - cpuStart
+    print("result messages=\(count) seconds=\(seconds(elapsed)) allocations=\(allocations) cpu_seconds=\(cpu)" + spanFigures(provider))
+    await provider.shutdown()
+}
+
 let arguments = CommandLine.arguments
 switch (arguments.count > 1 ? arguments[1] : "", arguments.count) {
 case ("produce", 7), ("produce", 8):
@@ -381,6 +440,12 @@ case ("produce", 7), ("produce", 8):
 case ("consume", 6), ("consume", 7):
     guard let count = Int(arguments[5]) else { usage() }
     try await consume(scenario: arguments[2], servers: arguments[3], topic: arguments[4], count: count, endpoint: arguments.count == 7 ? arguments[6] : nil)
+case ("export", 6):
+    guard let rounds = Int(arguments[2]), let batchSize = Int(arguments[3]), ["encode", "send"].contains(arguments[5]) else { usage() }
+    try await exportLoop(rounds: rounds, batchSize: batchSize, endpoint: arguments[4], sends: arguments[5] == "send")
+case ("process", 4):
+    guard let count = Int(arguments[2]) else { usage() }
+    try await processLoop(count: count, endpoint: arguments[3])
 case ("sink", 2):
     try await sink(hangs: false)
 case ("sink", 3) where arguments[2] == "hang":

@@ -160,17 +160,17 @@ final class AttributeTemplates: Sendable {
 extension KafkaTracingOptions {
     /// The chosen headers as `messaging.kafka.header.<name>` (the last one of a repeated key;
     /// null or non-UTF-8 values are left out).
-    func captureHeaders(_ headers: [KafkaHeader], into attributes: inout SpanAttributes) {
+    func captureHeaders(_ headers: [KafkaHeader], into attributes: inout SpanAttributeList) {
         self.captureHeaders(into: &attributes) { name in headers.last(where: { $0.key == name })?.stringValue }
     }
 
     /// The same for a consumed message, read in place.
-    func captureHeaders(of message: KafkaConsumerMessage, into attributes: inout SpanAttributes) {
+    func captureHeaders(of message: KafkaConsumerMessage, into attributes: inout SpanAttributeList) {
         self.captureHeaders(into: &attributes) { message.headerValue(forKey: $0) }
     }
 
     /// `value(name)` is the last value of header `name`, or `nil`.
-    private func captureHeaders(into attributes: inout SpanAttributes, _ value: (String) -> String?) {
+    private func captureHeaders(into attributes: inout SpanAttributeList, _ value: (String) -> String?) {
         for name in self.capturedHeaders {
             if let value = value(name) { attributes.set(MessagingAttribute.headerPrefix + name, value: .string(value)) }
         }
@@ -181,35 +181,34 @@ extension ActiveTracer {
     /// Gives a span that just started a topic's attributes and those `addOwn` adds: the template
     /// by reference when the tracer can keep it (``AttributeTemplateTracer``), else a copy of it
     /// with the span's own set into it.
+    ///
+    /// The span's own attributes are collected in a list (``SpanAttributeList``: no hashing, one
+    /// array): the built-in tracer keeps it as it is, any other gets them set into the template's
+    /// dictionary.
     /// - Parameter reserving: how many attributes `addOwn` may add (room is made for them at once).
     @inline(__always)
     func setStartAttributes(
         of span: any Span,
         template: SpanAttributeTemplate,
         reserving: Int,
-        _ addOwn: (inout SpanAttributes) -> Void
+        _ addOwn: (inout SpanAttributeList) -> Void
     ) {
-        if case .templating(let tracer) = self {
-            // Made with its capacity: `SpanAttributes.reserveCapacity` reaches the dictionary's
-            // unspecialised generic code (a metadata lookup and a generic resize, 2 % of a
-            // sampled traced handler's CPU samples); this initializer is specialised here.
-            var own = SpanAttributes([String: SpanAttribute](minimumCapacity: reserving))
-            addOwn(&own)
-            if tracer.setStartAttributes(of: span, template: template, adding: own) { return }
-        }
-        var attributes = template.attributes
-        addOwn(&attributes)
-        span.addStartAttributes(attributes)
+        var own = SpanAttributeList(minimumCapacity: reserving)
+        addOwn(&own)
+        if case .templating(let tracer) = self, tracer.setStartAttributes(of: span, template: template, adding: own) { return }
+        span.addStartAttributes(template.attributes.merging(own))
     }
 
     /// Adds or replaces attributes of a span (names that are new to it, or whose values the
     /// template does not hold): only into its own attributes when the tracer keeps them apart.
     @inline(__always)
-    func addAttributes(to span: any Span, _ update: (inout SpanAttributes) -> Void) {
+    func addAttributes(to span: any Span, _ update: (inout SpanAttributeList) -> Void) {
         if case .templating(let tracer) = self, tracer.addAttributes(to: span, update) { return }
+        var added = SpanAttributeList()
+        update(&added)
         // One access in place (a tracer whose span edits its attributes in place copies
         // nothing); `updateAttributes` copies the whole set.
-        update(&span.attributes)
+        span.attributes.set(contentsOf: added)
     }
 }
 

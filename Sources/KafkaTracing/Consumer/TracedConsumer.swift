@@ -2,6 +2,7 @@ import Kafka
 import Logging
 import ServiceLifecycle
 import Tracing
+import TracingCapabilities
 
 /// Consumes messages with a handler closure that runs inside a CONSUMER span per message.
 ///
@@ -390,7 +391,7 @@ public final class TracedConsumer: Sendable {
     }
 
     /// The attributes of the messages at hand (the topic's are in the template).
-    private func addAttributes(of messages: some RandomAccessCollection<KafkaConsumerMessage>, to attributes: inout SpanAttributes) {
+    private func addAttributes(of messages: some RandomAccessCollection<KafkaConsumerMessage>, to attributes: inout SpanAttributeList) {
         guard messages.count == 1 else {
             attributes.set(MessagingAttribute.batchCount, value: .int64(Int64(messages.count)))
             return

@@ -2,6 +2,7 @@ import Kafka
 import Logging
 import ServiceLifecycle
 import Tracing
+import TracingCapabilities
 
 /// A drop-in replacement for ``KafkaProducer`` that traces every message.
 ///
@@ -250,7 +251,7 @@ public final class TracedProducer: Service, Sendable {
     }
 
     @usableFromInline
-    static func addDelivery(_ report: KafkaDeliveryReport, to attributes: inout SpanAttributes, previousNames: Bool) {
+    static func addDelivery(_ report: KafkaDeliveryReport, to attributes: inout SpanAttributeList, previousNames: Bool) {
         attributes.set(MessagingAttribute.partitionID, value: .string(String(report.partition)))
         if let offset = report.offset { attributes.set(MessagingAttribute.offset, value: .int64(offset)) }
         if previousNames {

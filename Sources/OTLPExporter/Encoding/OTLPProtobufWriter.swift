@@ -114,7 +114,7 @@ package struct OTLPProtobufWriter: ~Copyable {
         self.fixed64(7, span.startNanosecondsSinceEpoch)
         self.fixed64(8, span.endNanosecondsSinceEpoch)
         if let template = span.attributeTemplate {
-            self.spanAttributes(template, own: span.ownAttributes)
+            self.spanAttributes(template, own: span.templateAdditions)
         } else {
             self.attributes(9, span.ownAttributes)
         }
@@ -195,12 +195,10 @@ package struct OTLPProtobufWriter: ~Copyable {
     }
 
     /// A span's attributes: its template's (but those its own replace), then its own.
-    private mutating func spanAttributes(_ template: SpanAttributeTemplate, own: SpanAttributes) {
+    private mutating func spanAttributes(_ template: SpanAttributeTemplate, own: SpanAttributeList) {
         let encoded = template.prepared(EncodedTemplate.init)
         var replaces = false
-        if !own.isEmpty {
-            own.forEach { key, _ in replaces = replaces || (encoded.mayHave(key) && template.attributes.get(key) != nil) }
-        }
+        own.forEach { key, _ in replaces = replaces || (encoded.mayHave(key) && template.attributes.get(key) != nil) }
         if replaces {
             encoded.bytes.withUnsafeBytes { bytes in
                 for (key, range) in encoded.entries where own.get(key) == nil { self.raw(UnsafeRawBufferPointer(rebasing: bytes[range])) }
@@ -208,7 +206,7 @@ package struct OTLPProtobufWriter: ~Copyable {
         } else {
             encoded.bytes.withUnsafeBytes { self.raw($0) }
         }
-        self.attributes(9, own)
+        own.forEach { key, value in self.keyValue(9, key, value) }
     }
 
     private mutating func attributes(_ field: Int, _ attributes: SpanAttributes) {

@@ -102,7 +102,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
 
     public func onEnd(_ span: consuming FinishedSpan) {
         guard span.spanContext.isSampled else { return }
-        // Moved, not copied, into the queue (a copy retains and later releases every field).
+        // Moved into the queue (a copy would retain the span's record once more).
         var pending: FinishedSpan? = consume span
         let (action, start) = self.state.withLock { ($0.spanEnded(&pending), $0.startLoop()) }
         self.launchLoop(if: start)

@@ -78,42 +78,111 @@ public struct FinishedSpanLink: Sendable {
 }
 
 /// Everything recorded for one span, handed to processors and exporters when it ends.
+///
+/// Its fields are the span's record (``SpanRecord``, the ended span object itself), shared by every
+/// copy and copied on the first change of a shared one: ending a span copies nothing, and a
+/// finished span goes to the processor's queue, a batch and the encoder as one reference,
+/// retained and released once, instead of each of its strings, arrays and dictionaries.
 public struct FinishedSpan: Sendable {
-    public var spanContext: SpanContext
+    private var record: SpanRecord
+
+    init(record: SpanRecord) { self.record = record }
+
+    /// The record, copied first when anything else holds it (the span, another finished span).
+    private var unique: SpanRecord {
+        mutating get {
+            if !isKnownUniquelyReferenced(&self.record) { self.record = self.record.copy() }
+            return self.record
+        }
+    }
+
+    public var spanContext: SpanContext {
+        get { self.record.spanContext }
+        set { self.record = self.record.copy(spanContext: newValue) }
+    }
     /// The parent's span id; `nil` for a root span.
-    public var parentSpanID: SpanID?
+    public var parentSpanID: SpanID? {
+        get { self.record.parentSpanID }
+        set { self.unique.parentSpanID = newValue }
+    }
     /// Whether the parent is in another process (or there is none): the span is a local root.
-    public var isLocalRoot: Bool
+    public var isLocalRoot: Bool {
+        get { self.record.isLocalRoot }
+        set { self.unique.isLocalRoot = newValue }
+    }
     /// Whether the parent was extracted from a carrier.
-    public var hasRemoteParent: Bool
-    public var name: String
-    public var kind: SpanKind
-    public var startNanosecondsSinceEpoch: UInt64
-    public var endNanosecondsSinceEpoch: UInt64
+    public var hasRemoteParent: Bool {
+        get { self.record.hasRemoteParent }
+        set { self.unique.hasRemoteParent = newValue }
+    }
+    public var name: String {
+        get { self.record.state.name }
+        set { self.unique.state.name = newValue }
+    }
+    public var kind: SpanKind {
+        get { self.record.kind }
+        set { self.unique.kind = newValue }
+    }
+    public var startNanosecondsSinceEpoch: UInt64 {
+        get { self.record.startNanoseconds }
+        set { self.unique.startNanoseconds = newValue }
+    }
+    public var endNanosecondsSinceEpoch: UInt64 {
+        get { self.record.endNanoseconds }
+        set { self.unique.endNanoseconds = newValue }
+    }
     /// Every attribute of the span: its ``attributeTemplate``'s with its own over them. Setting
     /// them replaces both.
     public var attributes: SpanAttributes {
-        get { SpanAttributes.merged(template: self.attributeTemplate, own: self.ownAttributes) }
+        get { self.record.state.mergedAttributes }
         set {
-            self.ownAttributes = newValue
-            self.attributeTemplate = nil
+            let record = self.unique
+            record.state.attributes = newValue
+            record.state.template = nil
+            record.state.additions = SpanAttributeList()
         }
     }
     /// The attributes the span shares with others by reference (``AttributeTemplateTracer``), or
     /// `nil`: an exporter may encode them once per template.
-    public private(set) var attributeTemplate: SpanAttributeTemplate?
+    public var attributeTemplate: SpanAttributeTemplate? { self.record.state.template }
     /// The span's own attributes: all of them without a template; with one, those the template
     /// lacks or whose values they replace.
-    public private(set) var ownAttributes: SpanAttributes
-    public var events: [SpanEvent]
-    public var links: [FinishedSpanLink]
-    public var status: SpanStatus?
-    public var droppedAttributeCount: Int
-    public var droppedEventCount: Int
-    public var droppedLinkCount: Int
+    public var ownAttributes: SpanAttributes {
+        self.record.state.template == nil ? self.record.state.attributes : self.record.state.additions.attributes
+    }
+    /// With an ``attributeTemplate``, the span's own attributes as a list (an exporter reads them
+    /// without a dictionary); empty without one.
+    public var templateAdditions: SpanAttributeList { self.record.state.additions }
+    public var events: [SpanEvent] {
+        get { self.record.state.events }
+        set { self.unique.state.events = newValue }
+    }
+    public var links: [FinishedSpanLink] {
+        get { self.record.state.links }
+        set { self.unique.state.links = newValue }
+    }
+    public var status: SpanStatus? {
+        get { self.record.state.status }
+        set { self.unique.state.status = newValue }
+    }
+    public var droppedAttributeCount: Int {
+        get { self.record.state.droppedAttributes }
+        set { self.unique.state.droppedAttributes = newValue }
+    }
+    public var droppedEventCount: Int {
+        get { self.record.state.droppedEvents }
+        set { self.unique.state.droppedEvents = newValue }
+    }
+    public var droppedLinkCount: Int {
+        get { self.record.state.droppedLinks }
+        set { self.unique.state.droppedLinks = newValue }
+    }
     /// The resource and scope, shared by every span of a tracer: one reference per span to copy
     /// and release instead of their strings and dictionaries.
-    package var origin: Origin
+    package var origin: Origin {
+        get { self.record.origin }
+        set { self.unique.origin = newValue }
+    }
 
     public var resource: Resource {
         get { self.origin.resource }
@@ -169,8 +238,9 @@ public struct FinishedSpan: Sendable {
             kind: kind,
             startNanosecondsSinceEpoch: startNanosecondsSinceEpoch,
             endNanosecondsSinceEpoch: endNanosecondsSinceEpoch,
-            attributes: attributes,
+            attributes: attributeTemplate == nil ? attributes : SpanAttributes(),
             attributeTemplate: attributeTemplate,
+            templateAdditions: attributeTemplate == nil ? SpanAttributeList() : SpanAttributeList(attributes),
             events: events,
             links: links,
             status: status,
@@ -192,6 +262,7 @@ public struct FinishedSpan: Sendable {
         endNanosecondsSinceEpoch: UInt64,
         attributes: SpanAttributes,
         attributeTemplate: SpanAttributeTemplate?,
+        templateAdditions: SpanAttributeList,
         events: [SpanEvent],
         links: [FinishedSpanLink],
         status: SpanStatus?,
@@ -200,23 +271,29 @@ public struct FinishedSpan: Sendable {
         droppedLinkCount: Int,
         origin: Origin
     ) {
-        self.spanContext = spanContext
-        self.parentSpanID = parentSpanID
-        self.isLocalRoot = isLocalRoot
-        self.hasRemoteParent = hasRemoteParent
-        self.name = name
-        self.kind = kind
-        self.startNanosecondsSinceEpoch = startNanosecondsSinceEpoch
-        self.endNanosecondsSinceEpoch = endNanosecondsSinceEpoch
-        self.ownAttributes = attributes
-        self.attributeTemplate = attributeTemplate
-        self.events = events
-        self.links = links
-        self.status = status
-        self.droppedAttributeCount = droppedAttributeCount
-        self.droppedEventCount = droppedEventCount
-        self.droppedLinkCount = droppedLinkCount
-        self.origin = origin
+        var state = SpanRecord.State(name: name)
+        state.attributes = attributes
+        state.template = attributeTemplate
+        state.additions = templateAdditions
+        state.events = events
+        state.links = links
+        state.status = status
+        state.droppedAttributes = droppedAttributeCount
+        state.droppedEvents = droppedEventCount
+        state.droppedLinks = droppedLinkCount
+        self.record = SpanRecord(
+            spanContext: spanContext,
+            parentContext: .topLevel,
+            parentHasSpanContext: false,
+            state: state,
+            parentSpanID: parentSpanID,
+            isLocalRoot: isLocalRoot,
+            hasRemoteParent: hasRemoteParent,
+            kind: kind,
+            startNanoseconds: startNanosecondsSinceEpoch,
+            endNanoseconds: endNanosecondsSinceEpoch,
+            origin: origin
+        )
     }
 
     public var duration: Duration {

@@ -144,19 +144,24 @@ final class NonRecordingSpan: StartedSpan, @unchecked Sendable {
     }
 }
 
-/// The mutable state of a recording span, shared by every copy of its ``SDKSpan``.
+/// What a span recorded: while it records, the state of its ``RecordingSpan`` (shared by every
+/// copy of its ``SDKSpan``); once it ended, what its ``FinishedSpan`` reads. The span object itself
+/// goes to the processor and the exporter: ending a span copies none of its fields.
 ///
-/// Its state is guarded by ``SpanLock``: a span is almost always used by one task at a time, so an
-/// uncontended lock that can be held across the `_modify` of ``SDKSpan/attributes`` costs less than
-/// a `Mutex` taken twice per attribute.
-final class RecordingSpan: StartedSpan, @unchecked Sendable {
+/// Changed only while the span records (under its lock), or through a ``FinishedSpan`` holding
+/// the only reference (`isKnownUniquelyReferenced`); nothing changes a span's record after it
+/// ended and was handed over, so threads read it without a lock, and no two accesses can
+/// overlap: the runtime's exclusivity check of each access is left out.
+class SpanRecord: StartedSpan, @unchecked Sendable {
     struct State {
         var name: String
-        /// The span's own attributes; with a ``template``, only those the template lacks or that
-        /// replace its values.
+        /// The span's attributes when it has no ``template`` (empty while it has one).
         var attributes = SpanAttributes()
         /// Attributes shared with other spans, by reference (``AttributeTemplateTracer``).
         var template: SpanAttributeTemplate?
+        /// With a ``template``, the span's own attributes: those the template lacks or whose values
+        /// they replace (empty without one).
+        var additions = SpanAttributeList()
         var events: [SpanEvent] = []
         var links: [FinishedSpanLink] = []
         var status: SpanStatus?
@@ -165,18 +170,70 @@ final class RecordingSpan: StartedSpan, @unchecked Sendable {
         var droppedLinks = 0
     }
 
-    let parentSpanID: SpanID?
-    let hasRemoteParent: Bool
-    let kind: SpanKind
-    let startNanoseconds: UInt64
+    @exclusivity(unchecked) final var state: State
+    @exclusivity(unchecked) final var parentSpanID: SpanID?
+    @exclusivity(unchecked) final var isLocalRoot: Bool
+    @exclusivity(unchecked) final var hasRemoteParent: Bool
+    @exclusivity(unchecked) final var kind: SpanKind
+    @exclusivity(unchecked) final var startNanoseconds: UInt64
+    /// The start until the span ends.
+    @exclusivity(unchecked) final var endNanoseconds: UInt64
+    @exclusivity(unchecked) final var origin: FinishedSpan.Origin
+
+    init(
+        spanContext: SpanContext,
+        parentContext: InstrumentationContext,
+        parentHasSpanContext: Bool,
+        state: State,
+        parentSpanID: SpanID?,
+        isLocalRoot: Bool,
+        hasRemoteParent: Bool,
+        kind: SpanKind,
+        startNanoseconds: UInt64,
+        endNanoseconds: UInt64,
+        origin: FinishedSpan.Origin
+    ) {
+        self.state = state
+        self.parentSpanID = parentSpanID
+        self.isLocalRoot = isLocalRoot
+        self.hasRemoteParent = hasRemoteParent
+        self.kind = kind
+        self.startNanoseconds = startNanoseconds
+        self.endNanoseconds = endNanoseconds
+        self.origin = origin
+        super.init(spanContext: spanContext, parentContext: parentContext, parentHasSpanContext: parentHasSpanContext)
+    }
+
+    /// A record of its own with the same values (with another span context if given), for a
+    /// ``FinishedSpan`` to change.
+    final func copy(spanContext: SpanContext? = nil) -> SpanRecord {
+        SpanRecord(
+            spanContext: spanContext ?? self.spanContext,
+            parentContext: self.parentContext,
+            parentHasSpanContext: false,
+            state: self.state,
+            parentSpanID: self.parentSpanID,
+            isLocalRoot: self.isLocalRoot,
+            hasRemoteParent: self.hasRemoteParent,
+            kind: self.kind,
+            startNanoseconds: self.startNanoseconds,
+            endNanoseconds: self.endNanoseconds,
+            origin: self.origin
+        )
+    }
+}
+
+/// A recording span: its ``SpanRecord``, the lock that guards it while it records, and its tracer.
+///
+/// Its state is guarded by ``SpanLock``: a span is almost always used by one task at a time, so an
+/// uncontended lock that can be held across the `_modify` of ``SDKSpan/attributes`` costs less than
+/// a `Mutex` taken twice per attribute.
+final class RecordingSpan: SpanRecord, @unchecked Sendable {
     let tracer: SDKTracer.Shared
     let lock = SpanLock()
     /// Set (under the lock) when the span ends; nothing changes the state after. `isRecording`
     /// reads it without taking the lock, as instrumentation asks several times per span.
     private let endedFlag = Atomic<Bool>(false)
-    /// Only read or written with ``lock`` held, which is what makes the runtime's exclusivity check
-    /// of each access redundant.
-    @exclusivity(unchecked) var state: State
 
     init(
         name: String,
@@ -188,13 +245,20 @@ final class RecordingSpan: StartedSpan, @unchecked Sendable {
         startNanoseconds: UInt64,
         tracer: SDKTracer.Shared
     ) {
-        self.parentSpanID = parent?.spanID
-        self.hasRemoteParent = parent?.isRemote ?? false
-        self.kind = kind
-        self.startNanoseconds = startNanoseconds
         self.tracer = tracer
-        self.state = State(name: name)
-        super.init(spanContext: spanContext, parentContext: parentContext, parentHasSpanContext: parentHasSpanContext)
+        super.init(
+            spanContext: spanContext,
+            parentContext: parentContext,
+            parentHasSpanContext: parentHasSpanContext,
+            state: State(name: name),
+            parentSpanID: parent?.spanID,
+            isLocalRoot: parent == nil || parent?.isRemote == true,
+            hasRemoteParent: parent?.isRemote ?? false,
+            kind: kind,
+            startNanoseconds: startNanoseconds,
+            endNanoseconds: startNanoseconds,
+            origin: tracer.origin
+        )
         tracer.counts.didStart()
     }
 
@@ -282,10 +346,11 @@ final class RecordingSpan: StartedSpan, @unchecked Sendable {
         guard self.state.template != nil else { return }
         self.state.attributes = self.state.mergedAttributes
         self.state.template = nil
+        self.state.additions = SpanAttributeList()
     }
 
     /// See ``AttributeTemplateTracer/setStartAttributes(of:template:adding:)``.
-    func setStartAttributes(template: SpanAttributeTemplate, adding attributes: SpanAttributes) -> Bool {
+    func setStartAttributes(template: SpanAttributeTemplate, adding attributes: SpanAttributeList) -> Bool {
         let limits = self.tracer.limits
         // Within the limits whatever the overlap: nothing to drop or truncate, ever, so the
         // template's entries can stay shared.
@@ -296,31 +361,34 @@ final class RecordingSpan: StartedSpan, @unchecked Sendable {
         defer { self.lock.unlock() }
         guard self.isRecording, self.state.attributes.isEmpty, self.state.template == nil else { return false }
         self.state.template = template
-        self.state.attributes = attributes
+        self.state.additions = attributes
         return true
     }
 
     /// See ``AttributeTemplateTracer/addAttributes(to:_:)``: edits the span's own attributes.
-    func addAttributes(_ update: (inout SpanAttributes) -> Void) {
+    func addAttributes(_ update: (inout SpanAttributeList) -> Void) {
         guard self.lock.lock() else { return }
         defer { self.lock.unlock() }
         guard self.isRecording else { return }
         guard let template = self.state.template else {
+            var added = SpanAttributeList()
+            update(&added)
             let before = self.prepareEdit()
-            update(&self.state.attributes)
+            added.forEach { name, value in self.state.attributes.set(name, value: value) }
             self.applyLimitsAfterEdit(before: before)
             return
         }
         // (Room for these was made when the span started: `setStartAttributes`'s callers reserve it.)
-        update(&self.state.attributes)
+        update(&self.state.additions)
         let limits = self.tracer.limits
         // (No value length limit: a span keeps a template only without one.)
-        if template.attributes.count + self.state.attributes.count > limits.attributeCountLimit {
+        if template.attributes.count + self.state.additions.count > limits.attributeCountLimit {
             // Over a limit (at most, with no overlap): the limits apply to the merged set, the
             // template's names counting as the ones the span had before.
-            let own = self.state.attributes
+            let own = self.state.additions
             self.state.attributes = template.attributes
             self.state.template = nil
+            self.state.additions = SpanAttributeList()
             self.apply(self.state.attributes.merging(own), limits: limits)
         }
     }
@@ -362,49 +430,27 @@ final class RecordingSpan: StartedSpan, @unchecked Sendable {
         }
     }
 
-    /// Ends the span once; later calls do nothing. What was recorded goes to the finished span
-    /// (its storage shared, not copied; the compiler still retains each field once more and copies
-    /// the finished span once on its way to the processor: about 1 % of a sampled send in perf;
-    /// `consume` and an inlined initializer did not change the code it makes).
+    /// Ends the span once; later calls do nothing. The span object itself goes to the processor
+    /// as the finished span's record: nothing is copied.
     func end(at nanoseconds: UInt64) {
         guard self.lock.lock() else { return }
         guard self.isRecording else {
             self.lock.unlock()
             return
         }
-        // The name stays readable (`operationName`) after the end.
-        var recorded = State(name: self.state.name)
-        swap(&self.state, &recorded)
+        self.endNanoseconds = max(nanoseconds, self.startNanoseconds)
         self.endedFlag.store(true, ordering: .releasing)
         self.lock.unlock()
         self.tracer.counts.didEnd()
-        self.tracer.processor.onEnd(
-            FinishedSpan(
-                spanContext: self.spanContext,
-                parentSpanID: self.parentSpanID,
-                isLocalRoot: self.parentSpanID == nil || self.hasRemoteParent,
-                hasRemoteParent: self.hasRemoteParent,
-                name: recorded.name,
-                kind: self.kind,
-                startNanosecondsSinceEpoch: self.startNanoseconds,
-                endNanosecondsSinceEpoch: max(nanoseconds, self.startNanoseconds),
-                attributes: recorded.attributes,
-                attributeTemplate: recorded.template,
-                events: recorded.events,
-                links: recorded.links,
-                status: recorded.status,
-                droppedAttributeCount: recorded.droppedAttributes,
-                droppedEventCount: recorded.droppedEvents,
-                droppedLinkCount: recorded.droppedLinks,
-                origin: self.tracer.origin
-            )
-        )
+        self.tracer.processor.onEnd(FinishedSpan(record: self))
     }
 }
 
-extension RecordingSpan.State {
+extension SpanRecord.State {
     /// The template's attributes with the span's own over them.
-    var mergedAttributes: SpanAttributes { SpanAttributes.merged(template: self.template, own: self.attributes) }
+    var mergedAttributes: SpanAttributes {
+        SpanAttributes.merged(template: self.template, additions: self.additions, own: self.attributes)
+    }
 }
 
 extension SpanAttributes {
@@ -415,10 +461,11 @@ extension SpanAttributes {
         return merged
     }
 
-    /// A span's attributes: its template's (if any) with its own over them.
-    static func merged(template: SpanAttributeTemplate?, own: SpanAttributes) -> SpanAttributes {
+    /// A span's attributes: its template's with its `additions` over them, or (without a
+    /// template) its `own`.
+    static func merged(template: SpanAttributeTemplate?, additions: SpanAttributeList, own: SpanAttributes) -> SpanAttributes {
         guard let template else { return own }
-        return own.isEmpty ? template.attributes : template.attributes.merging(own)
+        return additions.isEmpty ? template.attributes : template.attributes.merging(additions)
     }
 }
 

@@ -180,14 +180,14 @@ extension SDKTracer: SpanContextInjectingTracer {
 
 extension SDKTracer: AttributeTemplateTracer {
     /// Keeps the template in the span by reference; the OTLP exporter encodes it once.
-    public func setStartAttributes(of span: any Tracing.Span, template: SpanAttributeTemplate, adding attributes: SpanAttributes) -> Bool {
+    public func setStartAttributes(of span: any Tracing.Span, template: SpanAttributeTemplate, adding attributes: SpanAttributeList) -> Bool {
         guard let span = span as? SDKSpan else { return false }
         // A span that does not record takes nothing: done, as setting its attributes would be.
         guard let recording = span.recording else { return true }
         return recording.setStartAttributes(template: template, adding: attributes)
     }
 
-    public func addAttributes(to span: any Tracing.Span, _ update: (inout SpanAttributes) -> Void) -> Bool {
+    public func addAttributes(to span: any Tracing.Span, _ update: (inout SpanAttributeList) -> Void) -> Bool {
         guard let span = span as? SDKSpan else { return false }
         span.recording?.addAttributes(update)
         return true

@@ -121,6 +121,29 @@ struct AttributeTemplateTests {
         #expect(await test.spans().isEmpty)
     }
 
+    @Test("a span's own attributes beside a template: set in order, a name set again replaces its value, nil removes it")
+    func ownAttributesAsAList() async throws {
+        let test = TestTracer()
+        let span = test.tracer.startSpan("send orders", ofKind: .producer)
+        var own = SpanAttributeList(minimumCapacity: 2)
+        own.set("messaging.kafka.message.key", value: "k1")
+        own.set("messaging.destination.partition.id", value: "0")
+        own["messaging.kafka.message.key"] = "k2"
+        own.set("gone", value: 1)
+        own.set("gone", value: nil)
+        #expect(own.count == 2 && own.get("gone") == nil)
+        #expect(test.tracer.setStartAttributes(of: span, template: self.template, adding: own))
+        #expect(test.tracer.addAttributes(to: span) { $0.set("messaging.destination.partition.id", value: "3"); $0["messaging.kafka.offset"] = 9 })
+        span.end()
+        let finished = try #require(await test.spans().first)
+        var names: [String] = []
+        finished.templateAdditions.forEach { name, _ in names.append(name) }
+        #expect(names == ["messaging.kafka.message.key", "messaging.destination.partition.id", "messaging.kafka.offset"])
+        #expect(finished.ownAttributes == ["messaging.kafka.message.key": "k2", "messaging.destination.partition.id": "3", "messaging.kafka.offset": 9])
+        #expect(finished.attributes.count == 6)
+        #expect(SpanAttributes(["a": 1]).merging(["a": 2, "b": 3] as SpanAttributeList) == ["a": 2, "b": 3])
+    }
+
     @Test("a template's preparation is made once and kept")
     func preparedOnce() {
         final class Encoded: Sendable { let count: Int; init(_ count: Int) { self.count = count } }

@@ -101,6 +101,29 @@ struct SDKTracerTests {
         #expect(spans[0].attributes.isEmpty && spans[0].events.isEmpty)
     }
 
+    @Test("a finished span shares the ended span's record: changing a copy changes neither the span nor other copies")
+    func finishedSpansCopyOnChange() async throws {
+        let test = TestTracer()
+        let span = test.tracer.startSpan("work", ofKind: .consumer, at: FixedInstant(nanosecondsSinceEpoch: 1_000))
+        span.attributes["n"] = 1
+        span.end(at: FixedInstant(nanosecondsSinceEpoch: 3_000))
+        let exported = try #require(await test.spans().first)
+
+        var changed = exported
+        changed.name = "renamed"
+        changed.attributes = ["n": 2]
+        changed.endNanosecondsSinceEpoch = 9_000
+        changed.spanContext = SpanContext(traceID: TraceID(high: 1, low: 2), spanID: SpanID(3), flags: .sampled)
+        changed.events = [SpanEvent(name: "added", at: FixedInstant(nanosecondsSinceEpoch: 2_000))]
+        #expect(changed.name == "renamed" && changed.attributes == ["n": 2] && changed.duration == .nanoseconds(8_000))
+        #expect(changed.spanContext.spanID == SpanID(3) && changed.events.count == 1 && changed.kind == .consumer)
+
+        #expect(exported.name == "work" && exported.attributes == ["n": 1] && exported.duration == .nanoseconds(2_000))
+        #expect(exported.events.isEmpty && exported.spanContext.spanID != SpanID(3))
+        #expect(span.operationName == "work" && span.attributes == ["n": 1], "the ended span still reads what it recorded")
+        #expect(await test.spans().first?.name == "work", "the exporter's copy is untouched")
+    }
+
     @Test("limits drop and count attributes, events and links over the limit, and shorten values")
     func limits() async throws {
         var limits = SpanLimits()
