@@ -26,10 +26,12 @@
 //                 without making the span current: the binding's share). Timed, like the C
 //                 consumer, from the first message to the last one handled (sampled: and the spans
 //                 flushed), not the close; CPU time of every thread over the same span.
-//   KafkaThroughput export ROUNDS BATCH OTLP_ENDPOINT encode|send
+//   KafkaThroughput export ROUNDS BATCH OTLP_ENDPOINT encode|send|post-nio|post-ahc-future
 //       The OTLP/HTTP exporter alone, no Kafka: a batch of BATCH Kafka-like spans (8 attributes
 //       each, no template) encoded, or encoded and sent, ROUNDS times one after another; CPU per
-//       export.
+//       export. post-nio: a POST of as many bytes over one connection of SwiftNIO's with no client
+//       library (the least a request costs through NIO and the kernel); post-ahc-future: the same
+//       POST through AsyncHTTPClient's EventLoopFuture API.
 //   KafkaThroughput process COUNT OTLP_ENDPOINT
 //       The built-in tracer's pipeline alone, no Kafka: COUNT sampled spans started, given an
 //       attribute, ended, batched and exported over OTLP/HTTP; CPU per span.
@@ -41,6 +43,7 @@
 // Each prints `result messages=N seconds=S allocations=A …` like the C program, plus the peak
 // resident memory.
 import BenchmarkSupport
+import AsyncHTTPClient
 import Foundation
 import Kafka
 import KafkaTracing
@@ -60,7 +63,7 @@ func usage() -> Never {
             """
             usage: KafkaThroughput produce raw|raw-header|traced-disabled|traced-unsampled|traced-sampled|traced-sampled-collector-down|root-unsampled|root-sampled|root-direct-unsampled|floor-minimal-tracer|floor-sdk-root SERVERS TOPIC COUNT SIZE [OTLP_ENDPOINT]
                    KafkaThroughput consume raw|traced-unsampled|traced-sampled|floor-minimal-tracer|floor-minimal-tracer-unbound SERVERS TOPIC COUNT [OTLP_ENDPOINT]
-                   KafkaThroughput export ROUNDS BATCH OTLP_ENDPOINT encode|send
+                   KafkaThroughput export ROUNDS BATCH OTLP_ENDPOINT encode|send|post-nio|post-ahc-future
                    KafkaThroughput process COUNT OTLP_ENDPOINT
                    KafkaThroughput sink [hang]
 
@@ -384,16 +387,21 @@ func exportLoop(rounds: Int, batchSize: Int, endpoint: String, sends: Bool) asyn
     let batch = (0..<batchSize).map { kafkaSpan($0, resource: resource) }
     let exporter = try OTLPHTTPExporter(configuration: .init(endpoint: endpoint, environment: [:]), logger: logger)
     try await exporter.export(batch)  // (the connection made)
-    let cpuStart = cpuSeconds()
-    let start = ContinuousClock.now
-    Allocations.start()
-    for _ in 0..<rounds {
+    try await measureExports(rounds: rounds, batchSize: batchSize) {
         if sends {
             try await exporter.export(batch)
         } else {
             _ = try exporter.encodeForBenchmark(batch)
         }
     }
+}
+
+/// Runs `export` `rounds` times and prints the CPU time, allocations and CPU per export.
+func measureExports(rounds: Int, batchSize: Int, _ export: () async throws -> Void) async throws {
+    let cpuStart = cpuSeconds()
+    let start = ContinuousClock.now
+    Allocations.start()
+    for _ in 0..<rounds { try await export() }
     let allocations = Allocations.stop()
     let elapsed = ContinuousClock.now - start
     let cpu = cpuSeconds() - cpuStart
@@ -401,6 +409,78 @@ func exportLoop(rounds: Int, batchSize: Int, endpoint: String, sends: Bool) asyn
         "result messages=\(rounds * batchSize) seconds=\(seconds(elapsed)) allocations=\(allocations) cpu_seconds=\(cpu)"
             + " cpu_us_per_export=\(cpu / Double(rounds) * 1e6)"
     )
+}
+
+/// The size of the request body `export … send` sends for `batchSize` spans.
+func exportBodySize(batchSize: Int, endpoint: String) throws -> Int {
+    let resource = Resource.detected()
+    let batch = (0..<batchSize).map { kafkaSpan($0, resource: resource) }
+    return try OTLPHTTPExporter(configuration: .init(endpoint: endpoint, environment: [:]), logger: logger).encodeForBenchmark(batch)
+}
+
+/// The same request as `export … send` (a POST of the same number of bytes to the same
+/// collector), over one HTTP/1.1 connection of SwiftNIO's with no client library: what a request
+/// costs at the least through NIO and the kernel on this machine, `rounds` times one after another.
+func postLoop(rounds: Int, batchSize: Int, endpoint: String) async throws {
+    let bodySize = try exportBodySize(batchSize: batchSize, endpoint: endpoint)
+    guard let url = URL(string: endpoint), let host = url.host, let port = url.port else { usage() }
+
+    final class ResponseWaiter: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = HTTPClientResponsePart
+        var pending: EventLoopPromise<Void>?
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .end = self.unwrapInboundIn(data) { self.pending?.succeed(); self.pending = nil }
+        }
+    }
+    let waiter = ResponseWaiter()
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelInitializer { channel in
+            channel.pipeline.addHTTPClientHandlers().flatMap { channel.pipeline.addHandler(waiter) }
+        }
+        .connect(host: host, port: port)
+        .get()
+    let body = ByteBuffer(repeating: 0x2A, count: bodySize)
+    var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: url.path)
+    head.headers.add(name: "Host", value: "\(host):\(port)")
+    head.headers.add(name: "Content-Type", value: "application/x-protobuf")
+    head.headers.add(name: "Content-Length", value: "\(bodySize)")
+    func post() async throws {
+        let done = channel.eventLoop.makePromise(of: Void.self)
+        channel.eventLoop.execute {
+            waiter.pending = done
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+        try await done.futureResult.get()
+    }
+    try await post()  // (the connection made)
+    try await measureExports(rounds: rounds, batchSize: batchSize, post)
+    try await channel.close()
+}
+
+struct CollectorRefused: Error {
+    var status: UInt
+}
+
+/// The same POST through AsyncHTTPClient's EventLoopFuture API (`HTTPClient.Request`, the body
+/// in one buffer), for comparison with the async API the exporter uses.
+func postFutureLoop(rounds: Int, batchSize: Int, endpoint: String) async throws {
+    let bodySize = try exportBodySize(batchSize: batchSize, endpoint: endpoint)
+    let body = ByteBuffer(repeating: 0x2A, count: bodySize)
+    var configuration = HTTPClient.Configuration()
+    configuration.tracing.tracer = nil
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    func post() async throws {
+        var request = try HTTPClient.Request(url: endpoint, method: .POST)
+        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
+        request.body = .byteBuffer(body)
+        let response = try await client.execute(request: request, deadline: .now() + .seconds(10)).get()
+        guard response.status == .ok else { throw CollectorRefused(status: response.status.code) }
+    }
+    try await post()  // (the connection made)
+    try await measureExports(rounds: rounds, batchSize: batchSize, post)
+    try await client.shutdown()
 }
 
 /// CPU per span started, ended and exported by the built-in tracer's batch processor over
@@ -441,8 +521,14 @@ case ("consume", 6), ("consume", 7):
     guard let count = Int(arguments[5]) else { usage() }
     try await consume(scenario: arguments[2], servers: arguments[3], topic: arguments[4], count: count, endpoint: arguments.count == 7 ? arguments[6] : nil)
 case ("export", 6):
-    guard let rounds = Int(arguments[2]), let batchSize = Int(arguments[3]), ["encode", "send"].contains(arguments[5]) else { usage() }
-    try await exportLoop(rounds: rounds, batchSize: batchSize, endpoint: arguments[4], sends: arguments[5] == "send")
+    guard let rounds = Int(arguments[2]), let batchSize = Int(arguments[3]), ["encode", "send", "post-nio", "post-ahc-future"].contains(arguments[5]) else { usage() }
+    if arguments[5] == "post-nio" {
+        try await postLoop(rounds: rounds, batchSize: batchSize, endpoint: arguments[4])
+    } else if arguments[5] == "post-ahc-future" {
+        try await postFutureLoop(rounds: rounds, batchSize: batchSize, endpoint: arguments[4])
+    } else {
+        try await exportLoop(rounds: rounds, batchSize: batchSize, endpoint: arguments[4], sends: arguments[5] == "send")
+    }
 case ("process", 4):
     guard let count = Int(arguments[2]) else { usage() }
     try await processLoop(count: count, endpoint: arguments[3])
