@@ -1,4 +1,6 @@
+import Synchronization
 import Testing
+import Tracing
 
 @testable import KafkaTracing
 
@@ -8,7 +10,7 @@ struct TopicSpanNamesTests {
     func namesAreRight() {
         let names = TopicSpanNames(prefix: "send ")
         // Four times as many topics as slots: most share a slot with another.
-        let topics = (0..<(TopicSpanNames.slotCount * 4)).map { "orders.created.region-\($0)" }
+        let topics = (0..<(TopicTable<String>.slotCount * 4)).map { "orders.created.region-\($0)" }
         for _ in 0..<3 {
             for topic in topics { #expect(names.name(for: topic) == "send " + topic) }
         }
@@ -19,8 +21,8 @@ struct TopicSpanNamesTests {
             let (first, second) = (names.name(for: topic), names.name(for: topic))
             return storage(first) == storage(second)
         }
-        #expect(kept.count >= TopicSpanNames.slotCount / 2, "\(kept.count) of \(topics.count) topics kept their name")
-        #expect(kept.count <= TopicSpanNames.slotCount)
+        #expect(kept.count >= TopicTable<String>.slotCount / 2, "\(kept.count) of \(topics.count) topics kept their name")
+        #expect(kept.count <= TopicTable<String>.slotCount)
         #expect(names.name(for: "") == "send ")
     }
 
@@ -43,5 +45,32 @@ struct TopicSpanNamesTests {
             }
             for await right in group { #expect(right) }
         }
+    }
+
+    @Test("a topic's attribute template: made again once the cluster id is known, then the same for every span, for any number of topics")
+    func templates() {
+        let clusterID = Mutex<String?>(nil)
+        let templates = AttributeTemplates(
+            operationName: "process",
+            legacyOperation: nil,
+            client: ClientAttributes(bootstrapServers: ["localhost:9092"], clientID: nil),
+            clusterID: { clusterID.withLock { $0 } },
+            perMessage: 3
+        )
+        let early = templates.template(for: "orders")
+        #expect(early.attributes.get(MessagingAttribute.clusterID) == nil)
+        #expect(templates.template(for: "orders") === early, "kept while the cluster id is unknown")
+        clusterID.withLock { $0 = "cluster-1" }
+        let known = templates.template(for: "orders")
+        #expect(known !== early && known.attributes.get(MessagingAttribute.clusterID) == .string("cluster-1"))
+        #expect(templates.template(for: "orders") === known && templates.template(for: "orders") === known)
+        // More topics than the lock-free table has slots: each still gets its own destination.
+        for round in 0..<3 {
+            for index in 0..<(TopicTable<String>.slotCount * 3) {
+                let topic = "payments.\(index)"
+                #expect(templates.template(for: topic).attributes.get(MessagingAttribute.destinationName) == .string(topic), "round \(round)")
+            }
+        }
+        #expect(templates.template(for: nil).attributes.get(MessagingAttribute.destinationName) == nil)
     }
 }

@@ -95,6 +95,8 @@ final class AttributeTemplates: Sendable {
     /// How many attributes a span may add to the template (room reserved for them).
     let perMessage: Int
     private let templates = Locked<[String: Template]>([:])
+    /// The templates made with the cluster id (final), read without the lock.
+    private let settled = TopicTable<SpanAttributeTemplate>()
 
     /// - Parameters:
     ///   - operationName: `messaging.operation.name` (`send`, `process`, `commit`).
@@ -141,8 +143,12 @@ final class AttributeTemplates: Sendable {
     func template(for topic: String?) -> SpanAttributeTemplate {
         // (Kafka topic names are never empty, so "" keys the template without a destination.)
         let key = topic ?? ""
+        if let settled = self.settled.value(for: key) { return settled }
         let cached = self.templates.withLock { $0[key] }
-        if let cached, !cached.lacksClusterID { return cached.attributes }
+        if let cached, !cached.lacksClusterID {
+            self.settled.keep(cached.attributes, for: key)
+            return cached.attributes
+        }
         // No template yet, or one made before the cluster id was known (one atomic load).
         let clusterID = self.clusterID()
         if let cached, clusterID == nil { return cached.attributes }

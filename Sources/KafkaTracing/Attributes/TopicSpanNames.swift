@@ -1,32 +1,28 @@
 import Locking
 
-/// Span names made from a prefix and a topic (`send orders.created`), made once per topic and
-/// read without a lock: a name longer than 15 bytes is not a small string, so concatenating it
-/// for every message allocated.
+/// Values made once per topic and read without a lock: a fixed set of slots, each set once (the
+/// first topic to hash there keeps it for the client's life); a topic that finds its slot taken by
+/// another is not in the table, and its caller makes its value as it would without one.
 ///
-/// A fixed set of slots, each set once (the first topic to hash there keeps it for the client's
-/// life); a topic that finds its slot taken by another gets its name concatenated, as before.
 /// Memory is bounded, and a lookup is a hash of the topic's bytes, one atomic load and a string
 /// comparison (by reference when the caller passes the same string each time).
 @usableFromInline
-final class TopicSpanNames: Sendable {
+final class TopicTable<Value: Sendable>: Sendable {
     private final class Entry: Sendable {
         let topic: String
-        let name: String
-        init(topic: String, name: String) {
+        let value: Value
+        init(topic: String, value: Value) {
             self.topic = topic
-            self.name = name
+            self.value = value
         }
     }
 
-    static let slotCount = 64
+    static var slotCount: Int { 64 }
 
-    private let prefix: String
     // (Allocated and initialized in init, deinitialized in deinit: only this class touches it.)
     private nonisolated(unsafe) let slots: UnsafeMutablePointer<SetOnceReference<Entry>>
 
-    init(prefix: String) {
-        self.prefix = prefix
+    init() {
         self.slots = .allocate(capacity: Self.slotCount)
         for index in 0..<Self.slotCount { (self.slots + index).initialize(to: SetOnceReference()) }
     }
@@ -36,15 +32,40 @@ final class TopicSpanNames: Sendable {
         self.slots.deallocate()
     }
 
+    private func slot(_ topic: String) -> UnsafeMutablePointer<SetOnceReference<Entry>> {
+        self.slots + (Int(truncatingIfNeeded: mix(hashBytes(topic))) & (Self.slotCount - 1))
+    }
+
+    /// The value kept for `topic`, if its slot holds it.
+    func value(for topic: String) -> Value? {
+        guard let entry = self.slot(topic).pointee.load(), entry.topic == topic else { return nil }
+        return entry.value
+    }
+
+    /// Keeps `value` for `topic` if its slot is free. (Racing first uses store equal values, or
+    /// another topic's: either way the caller's value is right.)
+    func keep(_ value: Value, for topic: String) {
+        _ = self.slot(topic).pointee.storeIfNil(Entry(topic: topic, value: value))
+    }
+}
+
+/// Span names made from a prefix and a topic (`send orders.created`), made once per topic and
+/// read without a lock: a name longer than 15 bytes is not a small string, so concatenating it
+/// for every message allocated. A topic whose slot another took gets its name concatenated.
+@usableFromInline
+final class TopicSpanNames: Sendable {
+    private let prefix: String
+    private let names = TopicTable<String>()
+
+    init(prefix: String) {
+        self.prefix = prefix
+    }
+
     @usableFromInline
     func name(for topic: String) -> String {
-        let slot = self.slots + (Int(truncatingIfNeeded: mix(hashBytes(topic))) & (Self.slotCount - 1))
-        if let entry = slot.pointee.load() {
-            return entry.topic == topic ? entry.name : self.prefix + topic
-        }
+        if let name = self.names.value(for: topic) { return name }
         let name = self.prefix + topic
-        // (Racing first uses store equal entries, or another topic's: either way this name is right.)
-        _ = slot.pointee.storeIfNil(Entry(topic: topic, name: name))
+        self.names.keep(name, for: topic)
         return name
     }
 }

@@ -108,8 +108,9 @@ public struct SpanContext: Sendable, Hashable, CustomStringConvertible {
 /// as `any Sendable`, which boxes anything larger than three words (a `SpanContext` is five) in
 /// an allocation of its own. A span's own object is a carrier, so a span's `context` stores a
 /// reference to it and allocates no box. Immutable.
+@usableFromInline
 class SpanContextCarrier: @unchecked Sendable {
-    let spanContext: SpanContext
+    @usableFromInline let spanContext: SpanContext
 
     init(spanContext: SpanContext) {
         self.spanContext = spanContext

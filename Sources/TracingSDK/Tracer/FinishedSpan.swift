@@ -84,7 +84,7 @@ public struct FinishedSpanLink: Sendable {
 /// finished span goes to the processor's queue, a batch and the encoder as one reference,
 /// retained and released once, instead of each of its strings, arrays and dictionaries.
 public struct FinishedSpan: Sendable {
-    private var record: SpanRecord
+    @usableFromInline var record: SpanRecord
 
     init(record: SpanRecord) { self.record = record }
 
@@ -97,38 +97,38 @@ public struct FinishedSpan: Sendable {
     }
 
     public var spanContext: SpanContext {
-        get { self.record.spanContext }
+        @inlinable get { self.record.spanContext }
         set { self.record = self.record.copy(spanContext: newValue) }
     }
     /// The parent's span id; `nil` for a root span.
     public var parentSpanID: SpanID? {
-        get { self.record.parentSpanID }
+        @inlinable get { self.record.parentSpanID }
         set { self.unique.parentSpanID = newValue }
     }
     /// Whether the parent is in another process (or there is none): the span is a local root.
     public var isLocalRoot: Bool {
-        get { self.record.isLocalRoot }
+        @inlinable get { self.record.isLocalRoot }
         set { self.unique.isLocalRoot = newValue }
     }
     /// Whether the parent was extracted from a carrier.
     public var hasRemoteParent: Bool {
-        get { self.record.hasRemoteParent }
+        @inlinable get { self.record.hasRemoteParent }
         set { self.unique.hasRemoteParent = newValue }
     }
     public var name: String {
-        get { self.record.state.name }
+        @inlinable get { self.record.state.name }
         set { self.unique.state.name = newValue }
     }
     public var kind: SpanKind {
-        get { self.record.kind }
+        @inlinable get { self.record.kind }
         set { self.unique.kind = newValue }
     }
     public var startNanosecondsSinceEpoch: UInt64 {
-        get { self.record.startNanoseconds }
+        @inlinable get { self.record.startNanoseconds }
         set { self.unique.startNanoseconds = newValue }
     }
     public var endNanosecondsSinceEpoch: UInt64 {
-        get { self.record.endNanoseconds }
+        @inlinable get { self.record.endNanoseconds }
         set { self.unique.endNanoseconds = newValue }
     }
     /// Every attribute of the span: its ``attributeTemplate``'s with its own over them. Setting
@@ -144,7 +144,7 @@ public struct FinishedSpan: Sendable {
     }
     /// The attributes the span shares with others by reference (``AttributeTemplateTracer``), or
     /// `nil`: an exporter may encode them once per template.
-    public var attributeTemplate: SpanAttributeTemplate? { self.record.state.template }
+    @inlinable public var attributeTemplate: SpanAttributeTemplate? { self.record.state.template }
     /// The span's own attributes: all of them without a template; with one, those the template
     /// lacks or whose values they replace.
     public var ownAttributes: SpanAttributes {
@@ -152,35 +152,35 @@ public struct FinishedSpan: Sendable {
     }
     /// With an ``attributeTemplate``, the span's own attributes as a list (an exporter reads them
     /// without a dictionary); empty without one.
-    public var templateAdditions: SpanAttributeList { self.record.state.additions }
+    @inlinable public var templateAdditions: SpanAttributeList { self.record.state.additions }
     public var events: [SpanEvent] {
-        get { self.record.state.events }
+        @inlinable get { self.record.state.events }
         set { self.unique.state.events = newValue }
     }
     public var links: [FinishedSpanLink] {
-        get { self.record.state.links }
+        @inlinable get { self.record.state.links }
         set { self.unique.state.links = newValue }
     }
     public var status: SpanStatus? {
-        get { self.record.state.status }
+        @inlinable get { self.record.state.status }
         set { self.unique.state.status = newValue }
     }
     public var droppedAttributeCount: Int {
-        get { self.record.state.droppedAttributes }
+        @inlinable get { self.record.state.droppedAttributes }
         set { self.unique.state.droppedAttributes = newValue }
     }
     public var droppedEventCount: Int {
-        get { self.record.state.droppedEvents }
+        @inlinable get { self.record.state.droppedEvents }
         set { self.unique.state.droppedEvents = newValue }
     }
     public var droppedLinkCount: Int {
-        get { self.record.state.droppedLinks }
+        @inlinable get { self.record.state.droppedLinks }
         set { self.unique.state.droppedLinks = newValue }
     }
     /// The resource and scope, shared by every span of a tracer: one reference per span to copy
     /// and release instead of their strings and dictionaries.
     package var origin: Origin {
-        get { self.record.origin }
+        @inlinable get { self.record.origin }
         set { self.unique.origin = newValue }
     }
 
@@ -197,6 +197,7 @@ public struct FinishedSpan: Sendable {
     /// The resource and scope of one tracer's spans, shared by reference: spans with the same
     /// origin object certainly have the same resource and scope (an exporter grouping spans checks
     /// that first, without comparing their values).
+    @usableFromInline
     package final class Origin: Sendable {
         let resource: Resource
         let scope: InstrumentationScope

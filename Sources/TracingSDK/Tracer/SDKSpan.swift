@@ -118,6 +118,7 @@ public struct SDKSpan: Tracing.Span {
 
 /// What every span of this tracer holds, recording or not: its W3C context (as the
 /// ``SpanContextCarrier`` a context refers to) and the context it started in.
+@usableFromInline
 class StartedSpan: SpanContextCarrier, @unchecked Sendable {
     /// The context the span was started in (its parent's, with baggage and other values).
     final let parentContext: InstrumentationContext
@@ -152,33 +153,35 @@ final class NonRecordingSpan: StartedSpan, @unchecked Sendable {
 /// the only reference (`isKnownUniquelyReferenced`); nothing changes a span's record after it
 /// ended and was handed over, so threads read it without a lock, and no two accesses can
 /// overlap: the runtime's exclusivity check of each access is left out.
+@usableFromInline
 class SpanRecord: StartedSpan, @unchecked Sendable {
+    @usableFromInline
     struct State {
-        var name: String
+        @usableFromInline var name: String
         /// The span's attributes when it has no ``template`` (empty while it has one).
-        var attributes = SpanAttributes()
+        @usableFromInline var attributes = SpanAttributes()
         /// Attributes shared with other spans, by reference (``AttributeTemplateTracer``).
-        var template: SpanAttributeTemplate?
+        @usableFromInline var template: SpanAttributeTemplate?
         /// With a ``template``, the span's own attributes: those the template lacks or whose values
         /// they replace (empty without one).
-        var additions = SpanAttributeList()
-        var events: [SpanEvent] = []
-        var links: [FinishedSpanLink] = []
-        var status: SpanStatus?
-        var droppedAttributes = 0
-        var droppedEvents = 0
-        var droppedLinks = 0
+        @usableFromInline var additions = SpanAttributeList()
+        @usableFromInline var events: [SpanEvent] = []
+        @usableFromInline var links: [FinishedSpanLink] = []
+        @usableFromInline var status: SpanStatus?
+        @usableFromInline var droppedAttributes = 0
+        @usableFromInline var droppedEvents = 0
+        @usableFromInline var droppedLinks = 0
     }
 
-    @exclusivity(unchecked) final var state: State
-    @exclusivity(unchecked) final var parentSpanID: SpanID?
-    @exclusivity(unchecked) final var isLocalRoot: Bool
-    @exclusivity(unchecked) final var hasRemoteParent: Bool
-    @exclusivity(unchecked) final var kind: SpanKind
-    @exclusivity(unchecked) final var startNanoseconds: UInt64
+    @usableFromInline @exclusivity(unchecked) final var state: State
+    @usableFromInline @exclusivity(unchecked) final var parentSpanID: SpanID?
+    @usableFromInline @exclusivity(unchecked) final var isLocalRoot: Bool
+    @usableFromInline @exclusivity(unchecked) final var hasRemoteParent: Bool
+    @usableFromInline @exclusivity(unchecked) final var kind: SpanKind
+    @usableFromInline @exclusivity(unchecked) final var startNanoseconds: UInt64
     /// The start until the span ends.
-    @exclusivity(unchecked) final var endNanoseconds: UInt64
-    @exclusivity(unchecked) final var origin: FinishedSpan.Origin
+    @usableFromInline @exclusivity(unchecked) final var endNanoseconds: UInt64
+    @usableFromInline @exclusivity(unchecked) final var origin: FinishedSpan.Origin
 
     init(
         spanContext: SpanContext,
