@@ -56,7 +56,8 @@ REFUSING_OTLP="http://127.0.0.1:9/v1/traces" # the discard port: nothing listens
 trap 'exec {BROKER[1]}>&- {SINK[1]}>&- {HUNG[1]}>&-; wait' EXIT
 echo "Broker at $SERVERS, OTLP sink at $OTLP; $COUNT messages of $SIZE bytes per producer run, $CONSUME_COUNT per consumer run, $ROUNDS rounds." >&2
 
-# The consumers read a topic filled once.
+# The consumers read a topic filled once, each message carrying a traceparent header of a trace of
+# its own, as a traced producer sends them: the traced consumers extract and continue real traces.
 "$C" fill "$SERVERS" consume-source "$CONSUME_COUNT" "$SIZE" 4 >/dev/null
 
 RESULTS=$(mktemp)

@@ -10,7 +10,10 @@
  *                                               header, as a traced producer sends them
  *   kafka_bench fill SERVERS TOPIC COUNT SIZE PARTITIONS
  *                                               COUNT messages spread evenly over PARTITIONS (so
- *                                               that no partition outgrows the mock's ~5 MB)
+ *                                               that no partition outgrows the mock's ~5 MB),
+ *                                               each with a traceparent header of a trace of its
+ *                                               own (as a traced producer sends them): the
+ *                                               consumers read, extract and continue real traces
  *   kafka_bench consume SERVERS TOPIC COUNT     reads COUNT messages in a new group, from the
  *                                               earliest offset; timed from the first message
  *   kafka_bench consume-headers …               the same, asking librdkafka for each message's
@@ -104,6 +107,14 @@ static int broker(int partitions, char **topics, int count) {
     return 0;
 }
 
+/* The traceparent of the fill's message `index`: a trace of its own (sampled), as a traced
+ * producer's messages carry when each is sent under its own root span. */
+static const char *fill_traceparent(char value[56], long index) {
+    snprintf(value, 56, "00-%016lx%016lx-%016lx-01", 0x4bf92f3577b34da6UL, (unsigned long)index + 1,
+             0x00f067aa0ba90000UL + (unsigned long)index);
+    return value;
+}
+
 static int produce(const char *servers, const char *topic, long count, size_t size, int traceparent, int partitions) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char error[512];
@@ -113,6 +124,7 @@ static int produce(const char *servers, const char *topic, long count, size_t si
     if (!handle) fail("producer", error);
     char *payload = calloc(size ? size : 1, 1);
     memset(payload, 'x', size);
+    char traceparent_value[56];
 
     count_allocations(1);
     double start = now(), cpu_start = cpu_seconds();
@@ -122,7 +134,9 @@ static int produce(const char *servers, const char *topic, long count, size_t si
                 partitions > 0
                     ? rd_kafka_producev(handle, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, size),
                                         RD_KAFKA_V_PARTITION((int32_t)(i % partitions)),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                        RD_KAFKA_V_HEADER("traceparent", fill_traceparent(traceparent_value, i), 55),
+                                        RD_KAFKA_V_END)
                 : traceparent
                     ? rd_kafka_producev(handle, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, size),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
