@@ -201,7 +201,7 @@ extension ActiveTracer {
     ) {
         var own = SpanAttributeList(minimumCapacity: reserving)
         addOwn(&own)
-        if case .templating(let tracer) = self, tracer.setStartAttributes(of: span, template: template, adding: own) { return }
+        if let tracer = self.templating, tracer.setStartAttributes(of: span, template: template, adding: own) { return }
         span.addStartAttributes(template.attributes.merging(own))
     }
 
@@ -209,7 +209,7 @@ extension ActiveTracer {
     /// template does not hold): only into its own attributes when the tracer keeps them apart.
     @inline(__always)
     func addAttributes(to span: any Span, _ update: (inout SpanAttributeList) -> Void) {
-        if case .templating(let tracer) = self, tracer.addAttributes(to: span, update) { return }
+        if let tracer = self.templating, tracer.addAttributes(to: span, update) { return }
         var added = SpanAttributeList()
         update(&added)
         // One access in place (a tracer whose span edits its attributes in place copies

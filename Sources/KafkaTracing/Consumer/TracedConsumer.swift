@@ -281,15 +281,17 @@ public final class TracedConsumer: Sendable {
             }
             return context
         }
-        let firstProducerContext = producerContext(messages[0])
-        let otherProducerContexts = messages.dropFirst().map(producerContext)
         // One message continues its producer's trace (unless link-only); a batch, or a message
         // without a context, starts a new one. Either way the producers' contexts are linked.
+        // A tracer that starts spans on a remote parent read from the headers continues one
+        // message without the context built (``RemoteParentTracer``; it links the parent too).
+        let remoteParent =
+            messages.count == 1 && !self.options.consumerParenting.isLinkOnly && self.options.propagates(on: messages[0].topic)
+            ? active.remoteParent : nil
+        let firstProducerContext = remoteParent == nil ? producerContext(messages[0]) : .topLevel
+        let otherProducerContexts = messages.dropFirst().map(producerContext)
         let continues = messages.count == 1 && !firstProducerContext.isEmpty && !self.options.consumerParenting.isLinkOnly
         let parent = continues ? firstProducerContext : InstrumentationContext.topLevel
-        // A handler run inside a span of the application's (the ambient context) is parented on
-        // the creation context instead: link the ambient span, as messaging-spans.md asks.
-        let ambient = continues ? InstrumentationContext.current.flatMap { $0.isEmpty ? nil : $0 } : nil
 
         // Metrics (with or without a tracer): each message counted once, and how long it waited.
         let metrics = self.metrics
@@ -300,13 +302,25 @@ public final class TracedConsumer: Sendable {
         while true {
             let started = metrics == nil ? 0 : attempt == 0 ? received.monotonic : monotonicNanoseconds()
             // (With metrics, the span starts and ends at the metrics' clock readings: see ProcessTiming.)
-            let span = ProcessTiming.startSpan(spanName, context: parent, tracer: tracer, at: metrics == nil ? nil : started)
+            let timing = metrics == nil ? nil : started
+            let span: any Span
+            let continued: Bool
+            if let remoteParent, let started = ProcessTiming.startSpan(spanName, continuing: messages[0], tracer: remoteParent, at: timing) {
+                (span, continued) = (started, true)
+            } else {
+                (span, continued) = (ProcessTiming.startSpan(spanName, context: parent, tracer: tracer, at: timing), continues)
+            }
             if span.isRecording {
                 if !firstProducerContext.isEmpty { span.addLink(SpanLink(context: firstProducerContext, attributes: [:])) }
                 for context in otherProducerContexts where !context.isEmpty {
                     span.addLink(SpanLink(context: context, attributes: [:]))
                 }
-                if let ambient { span.addLink(SpanLink(context: ambient, attributes: [:])) }
+                // A handler run inside a span of the application's (the ambient context) is
+                // parented on the creation context instead: link the ambient span, as
+                // messaging-spans.md asks.
+                if continued, let ambient = InstrumentationContext.current, !ambient.isEmpty {
+                    span.addLink(SpanLink(context: ambient, attributes: [:]))
+                }
                 active.setStartAttributes(of: span, template: self.templates.template(for: topic), reserving: self.templates.perMessage) { attributes in
                     self.addAttributes(of: messages, to: &attributes)
                     if attempt > 0 { attributes.set(MessagingAttribute.retryAttempt, value: .int64(Int64(attempt))) }

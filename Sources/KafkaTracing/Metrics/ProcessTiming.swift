@@ -1,4 +1,6 @@
+import Kafka
 import Tracing
+import TracingCapabilities
 
 /// The process span's start and end, read once for both the span and the metrics.
 ///
@@ -26,6 +28,32 @@ enum ProcessTiming {
             file: #fileID,
             line: #line
         )
+    }
+
+    /// Starts the span on the remote parent in `message`'s headers (and links it), as
+    /// ``startSpan(_:context:tracer:at:)`` would with the extracted context as `context`; `nil`
+    /// when the headers hold no context.
+    static func startSpan(
+        _ name: String,
+        continuing message: KafkaConsumerMessage,
+        tracer: any RemoteParentTracer,
+        at monotonic: UInt64?
+    ) -> (any Span)? {
+        func start<Instant: TracerInstant>(at instant: Instant) -> (any Span)? {
+            tracer.startSpan(
+                name,
+                continuingFrom: message,
+                using: KafkaConsumerMessageExtractor(),
+                ofKind: .consumer,
+                at: instant,
+                linkingParent: true,
+                function: #function,
+                file: #fileID,
+                line: #line
+            )
+        }
+        guard let monotonic else { return start(at: DefaultTracerClock.now) }
+        return start(at: MonotonicWallInstant(monotonic: monotonic))
     }
 
     /// Ends the span; when `timed`, at a monotonic reading it returns (else 0, no clock read).

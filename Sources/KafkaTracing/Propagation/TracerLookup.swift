@@ -35,7 +35,9 @@ enum TracerLookup {
             return last.tracer
         }
         let active: ActiveTracer
-        if let templating = instrument as? any SpanContextInjectingTracer & AttributeTemplateTracer {
+        if let continuing = instrument as? any SpanContextInjectingTracer & AttributeTemplateTracer & RemoteParentTracer {
+            active = .continuing(continuing)
+        } else if let templating = instrument as? any SpanContextInjectingTracer & AttributeTemplateTracer {
             active = .templating(templating)
         } else if let injecting = instrument as? any SpanContextInjectingTracer {
             active = .injecting(injecting)
@@ -53,13 +55,15 @@ enum TracerLookup {
 }
 
 /// A tracer, and which capabilities of `TracingCapabilities` it offers (one existential either
-/// way): ``SpanContextInjectingTracer``, and with it ``AttributeTemplateTracer`` (a tracer offering
-/// only the latter is taken as plain).
+/// way): ``SpanContextInjectingTracer``, with it ``AttributeTemplateTracer``, and with both
+/// ``RemoteParentTracer`` (a tracer offering a later one without the earlier ones is taken as
+/// offering only those before the gap).
 @usableFromInline
 enum ActiveTracer: Sendable {
     case plain(any Tracer)
     case injecting(any SpanContextInjectingTracer)
     case templating(any SpanContextInjectingTracer & AttributeTemplateTracer)
+    case continuing(any SpanContextInjectingTracer & AttributeTemplateTracer & RemoteParentTracer)
 
     @usableFromInline
     var tracer: any Tracer {
@@ -67,7 +71,24 @@ enum ActiveTracer: Sendable {
         case .plain(let tracer): tracer
         case .injecting(let tracer): tracer
         case .templating(let tracer): tracer
+        case .continuing(let tracer): tracer
         }
+    }
+
+    /// The tracer when it keeps attribute templates.
+    @inline(__always)
+    var templating: (any SpanContextInjectingTracer & AttributeTemplateTracer)? {
+        switch self {
+        case .plain, .injecting: nil
+        case .templating(let tracer): tracer
+        case .continuing(let tracer): tracer
+        }
+    }
+
+    /// The tracer when it starts spans on a remote parent read from a carrier.
+    @inline(__always)
+    var remoteParent: (any RemoteParentTracer)? {
+        if case .continuing(let tracer) = self { tracer } else { nil }
     }
 
     /// Writes `span`'s propagation headers: from the span when the tracer can, else through
@@ -82,6 +103,7 @@ enum ActiveTracer: Sendable {
         case .plain: break
         case .injecting(let tracer): if tracer.injectContext(of: span, into: &carrier, using: injector) { return }
         case .templating(let tracer): if tracer.injectContext(of: span, into: &carrier, using: injector) { return }
+        case .continuing(let tracer): if tracer.injectContext(of: span, into: &carrier, using: injector) { return }
         }
         self.tracer.inject(span.context, into: &carrier, using: injector)
     }

@@ -53,14 +53,24 @@ public struct W3CTraceContextPropagator: TextMapPropagator {
         into context: inout InstrumentationContext,
         using extractor: Extract
     ) where Extract.Carrier == Carrier {
+        guard let spanContext = Self.extractSpanContext(from: carrier, using: extractor) else { return }
+        context.spanContext = spanContext
+    }
+
+    /// The remote span context of `traceparent` and `tracestate` in the carrier (valid), or `nil`.
+    @inline(__always)
+    static func extractSpanContext<Carrier, Extract: Extractor>(
+        from carrier: Carrier,
+        using extractor: Extract
+    ) -> SpanContext? where Extract.Carrier == Carrier {
         guard let header = extractor.extract(key: "traceparent", from: carrier),
             var spanContext = TraceParent.parse(header)
-        else { return }
+        else { return nil }
         // A bad tracestate is dropped; the traceparent stays.
         if let state = extractor.extract(key: "tracestate", from: carrier), let traceState = TraceState(header: state) {
             spanContext.traceState = traceState
         }
-        context.spanContext = spanContext
+        return spanContext
     }
 }
 

@@ -423,10 +423,20 @@ final class RecordingSpan: SpanRecord, @unchecked Sendable {
         var attributes = link.attributes
         let limits = self.tracer.limits
         let dropped = limits.limit(&attributes, count: limits.linkAttributeCountLimit)
+        self.addLink(FinishedSpanLink(spanContext: context, attributes: attributes, droppedAttributeCount: dropped))
+    }
+
+    /// A link without attributes to `context` (valid).
+    func addLink(to context: SpanContext) {
+        self.addLink(FinishedSpanLink(spanContext: context, attributes: SpanAttributes(), droppedAttributeCount: 0))
+    }
+
+    private func addLink(_ link: FinishedSpanLink) {
+        let limits = self.tracer.limits
         self.withState { state in
             guard self.isRecording else { return }
             if state.links.count < limits.linkCountLimit {
-                state.links.append(FinishedSpanLink(spanContext: context, attributes: attributes, droppedAttributeCount: dropped))
+                state.links.append(link)
             } else {
                 state.droppedLinks += 1
             }

@@ -97,7 +97,29 @@ public final class SDKTracer: Tracer, Sendable {
     ) -> SDKSpan {
         let parentContext = context()
         let parentSpanContext = parentContext.spanContext
-        let parent = parentSpanContext.flatMap { $0.isValid ? $0 : nil }
+        return self.start(
+            operationName,
+            parent: parentSpanContext.flatMap { $0.isValid ? $0 : nil },
+            parentContext: parentContext,
+            parentHasSpanContext: parentSpanContext != nil,
+            ofKind: kind,
+            at: instant()
+        )
+    }
+
+    /// - Parameters:
+    ///   - parent: the valid span context the span continues, if any.
+    ///   - parentContext: the context the span starts in (which may or may not hold `parent`).
+    ///   - parentHasSpanContext: whether `parentContext` holds a span context (valid or not).
+    @inline(__always)
+    private func start<Instant: TracerInstant>(
+        _ operationName: String,
+        parent: SpanContext?,
+        parentContext: InstrumentationContext,
+        parentHasSpanContext: Bool,
+        ofKind kind: SpanKind,
+        at instant: @autoclosure () -> Instant
+    ) -> SDKSpan {
         let traceID = parent?.traceID ?? self.idGenerator.nextTraceID()
         let decision = self.sampler.shouldSample(
             SamplingParameters(parent: parent, traceID: traceID, name: operationName, kind: kind)
@@ -117,7 +139,7 @@ public final class SDKTracer: Tracer, Sendable {
                 nonRecording: NonRecordingSpan(
                     spanContext: spanContext,
                     parentContext: parentContext,
-                    parentHasSpanContext: parentSpanContext != nil,
+                    parentHasSpanContext: parentHasSpanContext,
                     name: operationName
                 )
             )
@@ -126,7 +148,7 @@ public final class SDKTracer: Tracer, Sendable {
             name: operationName,
             spanContext: spanContext,
             parentContext: parentContext,
-            parentHasSpanContext: parentSpanContext != nil,
+            parentHasSpanContext: parentHasSpanContext,
             parent: parent,
             kind: kind,
             startNanoseconds: instant().nanosecondsSinceEpoch,
@@ -175,6 +197,42 @@ extension SDKTracer: SpanContextInjectingTracer {
         guard let span = span as? SDKSpan else { return false }
         self.propagation.inject(span, into: &carrier, using: injector)
         return true
+    }
+}
+
+extension SDKTracer: RemoteParentTracer {
+    /// Reads the W3C headers from the carrier and starts the span on the remote span context
+    /// directly: the context the span starts in holds only what else was found (baggage), so no
+    /// context is built to hold the remote parent, and none copied when the span's own context is
+    /// read. With propagators other than the W3C ones, extracts and starts through the context.
+    public func startSpan<Carrier, Extract: Extractor, Instant: TracerInstant>(
+        _ operationName: String,
+        continuingFrom carrier: Carrier,
+        using extractor: Extract,
+        ofKind kind: SpanKind,
+        at instant: Instant,
+        linkingParent: Bool,
+        function: String,
+        file fileID: String,
+        line: UInt
+    ) -> (any Tracing.Span)? where Extract.Carrier == Carrier {
+        let remote: SpanContext?
+        var parentContext = InstrumentationContext.topLevel
+        if self.propagation.others.isEmpty {
+            remote = self.propagation.traceContext ? W3CTraceContextPropagator.extractSpanContext(from: carrier, using: extractor) : nil
+            if self.propagation.baggage { W3CBaggagePropagator().extract(carrier, into: &parentContext, using: extractor) }
+            if remote == nil && parentContext.isEmpty { return nil }
+        } else {
+            self.propagation.extract(carrier, into: &parentContext, using: extractor)
+            if parentContext.isEmpty { return nil }
+            let found = parentContext.spanContext
+            let span = self.startSpan(operationName, context: parentContext, ofKind: kind, at: instant, function: function, file: fileID, line: line)
+            if linkingParent, let found { span.recording?.addLink(to: found) }
+            return span
+        }
+        let span = self.start(operationName, parent: remote, parentContext: parentContext, parentHasSpanContext: false, ofKind: kind, at: instant)
+        if linkingParent, let remote { span.recording?.addLink(to: remote) }
+        return span
     }
 }
 
