@@ -75,6 +75,15 @@ final class RDKafkaBorrowedMessage: @unchecked Sendable {
     }
 
     deinit {
+        // The header list was allocated by the thread that read the headers (usually this one):
+        // freed here, not with the message on the poll thread, where glibc would take this
+        // thread's arena lock for each of its blocks while this thread allocates from it.
+        if self.headerState.load(ordering: .acquiring) == 2, self.parsedHeaders != nil {
+            var list: OpaquePointer?
+            if rd_kafka_message_detach_headers(self.pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+                rd_kafka_headers_destroy(list)
+            }
+        }
         // Destroyed by the consumer's poll thread (see ``RDKafkaHandleKeeper/release(_:)``).
         self.keeper.release(self.pointer)
     }
