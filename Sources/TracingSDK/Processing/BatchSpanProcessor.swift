@@ -102,7 +102,8 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
 
     public func onEnd(_ span: consuming FinishedSpan) {
         guard span.spanContext.isSampled else { return }
-        // Moved into the queue (a copy would retain the span's record once more).
+        // Moved into the queue (a copy would retain the span's record once more). Back comes an
+        // exported span, released here when `pending` goes: on this thread, after the lock.
         var pending: FinishedSpan? = consume span
         let (action, start) = self.state.withLock { ($0.spanEnded(&pending), $0.startLoop()) }
         self.launchLoop(if: start)
@@ -155,7 +156,7 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
             work.batches.reverse()
             // Once shutdown is requested, everything left shares one export timeout; what does not
             // fit is dropped.
-            while var batch = work.batches.popLast() {
+            while let batch = work.batches.popLast() {
                 let now = self.clock.elapsed()
                 let (mayExport, timeout) = self.state.withLock {
                     ($0.mayExport(now: now), $0.exportTimeout(self.configuration.exportTimeout, now: now))
@@ -167,9 +168,16 @@ public final class BatchSpanProcessor: SpanProcessor, Service {
                     break
                 }
                 await self.export(batch, timeout: timeout)
-                batch.removeAll(keepingCapacity: true)
-                self.state.withLock { $0.recycle(batch) }
+                // Kept for the spans ending next to release (by the threads that made them),
+                // unless a batch is kept already: then released here, and its buffer recycled.
+                var exported: [FinishedSpan]? = consume batch
+                self.state.withLock { $0.retire(&exported) }
+                if var exported {
+                    exported.removeAll(keepingCapacity: true)
+                    self.state.withLock { $0.recycle(exported) }
+                }
             }
+            work.released = []
             if !work.flushers.isEmpty {
                 try? await self.exporter.forceFlush()
                 for flusher in work.flushers { flusher.resume() }

@@ -25,6 +25,12 @@ struct BatchSpanProcessorStateMachine<Span, Waiter> {
     private(set) var queued = 0
     /// Exported batches, emptied but keeping their capacity, for ``filling`` to reuse.
     private var spares: [[Span]] = []
+    /// An exported batch whose spans the spans ending next release, one each (``spanEnded(_:)``):
+    /// on the threads that end spans, which mostly made them. glibc frees a block fastest on the
+    /// thread whose arena it came from; the export loop freeing every span it exported took the
+    /// span-making threads' arena locks while they allocated. At most one batch is kept; the loop
+    /// releases it itself when it wakes with no full batch (``takeWork()``).
+    private var retired: [Span] = []
     /// The export loop, waiting for work.
     private var wakeUp: Waiter?
     private var flushRequests: [Waiter] = []
@@ -67,12 +73,18 @@ struct BatchSpanProcessorStateMachine<Span, Waiter> {
         case dropped
     }
 
-    /// A sampled span ended. The span is moved in only when it is queued (`span` is then `nil`).
+    /// A sampled span ended. The span is moved in only when it is queued; `span` then holds an
+    /// exported span for the caller to release (after the lock), or `nil`.
     mutating func spanEnded(_ span: inout Span?) -> EndAction {
         guard case .running = self.lifecycle, self.queued < self.maxQueueSize else { return .dropped }
         if self.filling.capacity == 0 { self.filling.reserveCapacity(self.maxExportBatchSize) }
         self.filling.append(span.take()!)
         self.queued += 1
+        span = self.retired.popLast()
+        if span != nil, self.retired.isEmpty {
+            self.recycle(self.retired)
+            self.retired = []
+        }
         guard self.filling.count >= self.maxExportBatchSize else { return .queued }
         self.full.append(self.takeFilling())
         return self.takeWakeUp().map { .queuedAndWake($0) } ?? .queued
@@ -143,16 +155,28 @@ struct BatchSpanProcessorStateMachine<Span, Waiter> {
         var flushers: [Waiter]
         /// The loop ends after these batches.
         var isLast: Bool
+        /// Exported spans for the loop to release: spans end too slowly to release them.
+        var released: [Span] = []
     }
 
-    /// The loop takes everything queued.
+    /// The loop takes everything queued (and, woken with no full batch, the exported spans kept).
     mutating func takeWork() -> Work {
         var batches: [[Span]] = []
         swap(&batches, &self.full)
+        var released: [Span] = []
+        if batches.isEmpty { swap(&released, &self.retired) }
         if !self.filling.isEmpty { batches.append(self.takeFilling()) }
         self.queued = 0
         defer { self.flushRequests = [] }
-        return Work(batches: batches, flushers: self.flushRequests, isLast: self.isShuttingDown)
+        return Work(batches: batches, flushers: self.flushRequests, isLast: self.isShuttingDown, released: released)
+    }
+
+    /// A batch was exported: kept for the spans ending next to release (``spanEnded(_:)``) when
+    /// none is kept already and spans are still accepted; else `batch` stays for the caller to
+    /// release.
+    mutating func retire(_ batch: inout [Span]?) {
+        guard case .running = self.lifecycle, self.retired.isEmpty, let taken = batch.take() else { return }
+        self.retired = taken
     }
 
     /// Whether the next batch may still be exported at `now`; `false` once the shutdown deadline
@@ -181,6 +205,7 @@ struct BatchSpanProcessorStateMachine<Span, Waiter> {
         self.filling = []
         self.full = []
         self.spares = []
+        self.retired = []
         self.queued = 0
         defer {
             self.endWaiters = []

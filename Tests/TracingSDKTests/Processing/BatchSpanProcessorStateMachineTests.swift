@@ -7,11 +7,12 @@ import Testing
 struct BatchSpanProcessorStateMachineTests {
     typealias Machine = BatchSpanProcessorStateMachine<Int, String>
 
-    /// Ends `span`; `true` when it was queued (it is then moved in).
-    static func end(_ span: Int, _ machine: inout Machine) -> Machine.EndAction {
+    /// Ends `span` (moved in when queued), expecting `released` back: the exported span the
+    /// caller releases.
+    static func end(_ span: Int, _ machine: inout Machine, released: Int? = nil) -> Machine.EndAction {
         var pending: Int? = span
         let action = machine.spanEnded(&pending)
-        if case .dropped = action { #expect(pending == span) } else { #expect(pending == nil) }
+        if case .dropped = action { #expect(pending == span) } else { #expect(pending == released) }
         return action
     }
 
@@ -79,6 +80,42 @@ struct BatchSpanProcessorStateMachineTests {
         for _ in 0..<6 { machine.recycle(batch) }
         for span in 3...4 { _ = Self.end(span, &machine) }
         #expect(machine.takeWork().batches == [[3, 4]])
+    }
+
+    @Test("an exported batch is released by the spans ending next, one each; one batch kept at most; an idle wake-up releases it")
+    func retiredSpans() {
+        var machine = Machine(maxQueueSize: 100, maxExportBatchSize: 3)
+        for span in 1...3 { _ = Self.end(span, &machine) }
+        var exported: [Int]? = machine.takeWork().batches[0]
+        machine.retire(&exported)
+        #expect(exported == nil, "kept")
+        var second: [Int]? = [7, 8, 9]
+        machine.retire(&second)
+        #expect(second == [7, 8, 9], "one batch is kept at most: the caller releases the second")
+        // Each span ending hands one exported span back to its caller.
+        _ = Self.end(4, &machine, released: 3)
+        _ = Self.end(5, &machine, released: 2)
+        _ = Self.end(6, &machine, released: 1)
+        _ = Self.end(7, &machine, released: nil)
+        // The emptied batch's buffer was recycled; the queue holds exactly the new spans.
+        var work = machine.takeWork()
+        #expect(work.batches == [[4, 5, 6], [7]] && work.released.isEmpty)
+        // Kept, then a wake-up with no full batch: the loop releases what spans did not.
+        var third: [Int]? = [4, 5, 6]
+        machine.retire(&third)
+        _ = Self.end(8, &machine, released: 6)
+        work = machine.takeWork()
+        #expect(work.batches == [[8]] && work.released == [4, 5])
+        _ = Self.end(9, &machine, released: nil)
+    }
+
+    @Test("after shutdown, exported batches are not kept")
+    func noRetirementAfterShutdown() {
+        var machine = Machine(maxQueueSize: 10, maxExportBatchSize: 5)
+        _ = machine.shutdown(now: .zero, exportTimeout: .seconds(1))
+        var exported: [Int]? = [1, 2]
+        machine.retire(&exported)
+        #expect(exported == [1, 2])
     }
 
     @Test("a flush wakes the loop and is answered after the work it takes; many flushes, one pass")
