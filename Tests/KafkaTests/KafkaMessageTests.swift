@@ -15,6 +15,28 @@ struct KafkaMessageTests {
         #expect(((try? KafkaTopicName.validate(name)) != nil) == valid)
     }
 
+    @Test(
+        "UTF-8 validation of bytes read in place agrees with the standard library's: ASCII of every length, multi-byte text, and invalid bytes anywhere",
+        arguments: [
+            Array("".utf8), Array("abcdefg".utf8), Array("abcdefgh".utf8), Array("abcdefghi".utf8),
+            Array("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".utf8), Array("héllo wörld, ünïcode".utf8),
+            Array("🙂 emoji".utf8), [0xFF], [0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0xC3],
+            [0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x80, 0x61], [0xED, 0xA0, 0x80],  // a surrogate
+            Array(repeating: 0x7F, count: 17),
+        ] as [[UInt8]]
+    )
+    func utf8Validation(bytes: [UInt8]) {
+        let ours = bytes.withUnsafeBytes { String(validatingUTF8: $0) }
+        let standard = String(validating: bytes, as: UTF8.self)
+        #expect(ours == standard)
+        #expect(ours.map { Array($0.utf8) } == standard.map { Array($0.utf8) })
+        // Through a consumed message's header, as the extractor reads it.
+        let message = KafkaConsumerMessage(topic: "t", partition: 0, offset: 0, key: bytes, value: nil, headers: [KafkaHeader(key: "h", value: bytes)])
+        #expect(message.headerValue(forKey: "h") == standard)
+        #expect(message.keyString == standard)
+        #expect(message.headers.first?.stringValue == standard)
+    }
+
     @Test("headers keep null and empty values apart")
     func headers() {
         #expect(KafkaHeader(key: "a", value: nil).description == "a=null")

@@ -110,7 +110,7 @@ public struct KafkaConsumerMessage: Sendable, Hashable, CustomStringConvertible 
         var found: UnsafeRawBufferPointer?? = .none
         self.forEachValue(ofHeader: key) { found = .some($0) }
         guard case .some(.some(let bytes)) = found, bytes.count <= maxBytes else { return nil }
-        return String(validating: bytes, as: UTF8.self)
+        return String(validatingUTF8: bytes)
     }
 
     /// Calls `body` with the value (in place) of each header whose key is `key`, in order.
@@ -128,10 +128,10 @@ public struct KafkaConsumerMessage: Sendable, Hashable, CustomStringConvertible 
     public var isTombstone: Bool { self.bytes.valueCount < 0 }
 
     /// The key decoded as UTF-8, or `nil` when it is null or not valid UTF-8.
-    public var keyString: String? { self.bytes.withKey { $0.flatMap { String(validating: $0, as: UTF8.self) } } }
+    public var keyString: String? { self.bytes.withKey { $0.flatMap { String(validatingUTF8: $0) } } }
 
     /// The value decoded as UTF-8, or `nil` when it is null or not valid UTF-8.
-    public var valueString: String? { self.bytes.withValue { $0.flatMap { String(validating: $0, as: UTF8.self) } } }
+    public var valueString: String? { self.bytes.withValue { $0.flatMap { String(validatingUTF8: $0) } } }
 
     /// The values of every header with this key, in order.
     public func headerValues(forKey key: String) -> [[UInt8]?] {

@@ -41,7 +41,7 @@ public struct KafkaHeader: Sendable, Hashable, CustomStringConvertible {
     public var stringValue: String? {
         switch self.storage {
         case .null: nil
-        case .bytes(let bytes): String(validating: bytes, as: UTF8.self)
+        case .bytes(let bytes): bytes.withUnsafeBytes { String(validatingUTF8: $0) }
         case .text(let text): text
         }
     }
