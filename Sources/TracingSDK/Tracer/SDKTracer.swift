@@ -227,7 +227,7 @@ extension SDKTracer: RemoteParentTracer {
             if parentContext.isEmpty { return nil }
             let found = parentContext.spanContext
             let span = self.startSpan(operationName, context: parentContext, ofKind: kind, at: instant, function: function, file: fileID, line: line)
-            if linkingParent, let found { span.recording?.addLink(to: found) }
+            if linkingParent, let found, found.isValid { span.recording?.addLink(to: found) }
             return span
         }
         let span = self.start(operationName, parent: remote, parentContext: parentContext, parentHasSpanContext: false, ofKind: kind, at: instant)
