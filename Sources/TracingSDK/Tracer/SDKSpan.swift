@@ -460,9 +460,11 @@ final class RecordingSpan: SpanRecord, @unchecked Sendable {
 }
 
 extension SpanRecord.State {
-    /// The template's attributes with the span's own over them.
+    /// Every attribute of the span: its template's with its ``additions`` over them, or (without
+    /// a template) its ``attributes``.
     var mergedAttributes: SpanAttributes {
-        SpanAttributes.merged(template: self.template, additions: self.additions, own: self.attributes)
+        guard let template = self.template else { return self.attributes }
+        return self.additions.isEmpty ? template.attributes : template.attributes.merging(self.additions)
     }
 }
 
@@ -472,13 +474,6 @@ extension SpanAttributes {
         var merged = self
         merged.merge(other)
         return merged
-    }
-
-    /// A span's attributes: its template's with its `additions` over them, or (without a
-    /// template) its `own`.
-    static func merged(template: SpanAttributeTemplate?, additions: SpanAttributeList, own: SpanAttributes) -> SpanAttributes {
-        guard let template else { return own }
-        return additions.isEmpty ? template.attributes : template.attributes.merging(additions)
     }
 }
 
