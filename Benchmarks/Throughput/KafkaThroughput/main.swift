@@ -381,11 +381,16 @@ func sink(hangs: Bool) async throws {
 }
 
 
-/// CPU per OTLP/HTTP export of `batchSize` spans (encoded only, or sent), `rounds` times.
-func exportLoop(rounds: Int, batchSize: Int, endpoint: String, sends: Bool) async throws {
+/// An OTLP/HTTP exporter to `endpoint`, and a batch of `batchSize` Kafka-like spans for it.
+func exportFixture(batchSize: Int, endpoint: String) throws -> (exporter: OTLPHTTPExporter, batch: [FinishedSpan]) {
     let resource = Resource.detected()
     let batch = (0..<batchSize).map { kafkaSpan($0, resource: resource) }
-    let exporter = try OTLPHTTPExporter(configuration: .init(endpoint: endpoint, environment: [:]), logger: logger)
+    return (try OTLPHTTPExporter(configuration: .init(endpoint: endpoint, environment: [:]), logger: logger), batch)
+}
+
+/// CPU per OTLP/HTTP export of `batchSize` spans (encoded only, or sent), `rounds` times.
+func exportLoop(rounds: Int, batchSize: Int, endpoint: String, sends: Bool) async throws {
+    let (exporter, batch) = try exportFixture(batchSize: batchSize, endpoint: endpoint)
     try await exporter.export(batch)  // (the connection made)
     try await measureExports(rounds: rounds, batchSize: batchSize) {
         if sends {
@@ -413,9 +418,8 @@ func measureExports(rounds: Int, batchSize: Int, _ export: () async throws -> Vo
 
 /// The size of the request body `export … send` sends for `batchSize` spans.
 func exportBodySize(batchSize: Int, endpoint: String) throws -> Int {
-    let resource = Resource.detected()
-    let batch = (0..<batchSize).map { kafkaSpan($0, resource: resource) }
-    return try OTLPHTTPExporter(configuration: .init(endpoint: endpoint, environment: [:]), logger: logger).encodeForBenchmark(batch)
+    let (exporter, batch) = try exportFixture(batchSize: batchSize, endpoint: endpoint)
+    return try exporter.encodeForBenchmark(batch)
 }
 
 /// The same request as `export … send` (a POST of the same number of bytes to the same
